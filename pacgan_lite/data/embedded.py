@@ -1,0 +1,49 @@
+"""The embedded default data set: the synthetic AD/CN cohort, made on first use and cached under data/."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from ..cohort import CohortParams, make_cohort
+from ..paths import data_root
+from .layout import METADATA_FILE, read_metadata, write_dataset
+
+TRUTH_FILE = "truth.csv"  # hidden ground truth (severity), kept apart from labels.csv on purpose
+DESCRIPTION = (
+    "Synthetic AD/CN cohort of axial T1 slices made from the ICBM152 2009a template (nilearn package data) "
+    "with known ground truth; see pacgan_lite.cohort. Not real patients: do not compare its FID/KID with ADNI's."
+)
+
+
+def cohort_name(params: CohortParams) -> str:
+    """A readable folder name for ``params``, plus a short hash when options beyond the main four differ."""
+    name = f"embedded-n{params.n_subjects}-s{params.size}-seed{params.seed}-effect{params.effect:g}"
+    defaults = dataclasses.asdict(CohortParams())
+    rest = {k: v for k, v in dataclasses.asdict(params).items()
+            if k not in ("n_subjects", "size", "seed", "effect") and v != defaults[k]}
+    if rest:
+        name += "-" + hashlib.sha1(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:8]
+    return name
+
+
+def write_cohort(params: CohortParams, folder: str | Path, workers: int = 0, progress: bool = True,
+                 overwrite: bool = False) -> Path:
+    """Make the cohort for ``params`` and write it to ``folder`` in the reference layout (+ truth.csv)."""
+    cohort = make_cohort(params, workers=workers or None, progress=progress)
+    images = cohort.images.transpose(1, 2, 0)[:, :, None, :]  # [N, W, H] -> [W, H, 1, N]
+    metadata = {"name": "embedded synthetic AD/CN cohort", "description": DESCRIPTION,
+                "cohort_params": dataclasses.asdict(params)}
+    return write_dataset(folder, images, cohort.labels, cohort.class_names, metadata=metadata,
+                         extra_tables={TRUTH_FILE: cohort.truth}, overwrite=overwrite)
+
+
+def ensure_cohort(params: CohortParams, root: str | Path | None = None, workers: int = 0,
+                  progress: bool = True) -> Path:
+    """The cached cohort folder for ``params`` under ``<data>/cohorts/``, made first if missing or stale."""
+    folder = Path(root or data_root()) / "cohorts" / cohort_name(params)
+    if (folder / METADATA_FILE).is_file() and read_metadata(folder).get("cohort_params") == dataclasses.asdict(params):
+        return folder
+    return write_cohort(params, folder, workers=workers, progress=progress, overwrite=True)

@@ -1,0 +1,116 @@
+"""From a source data set to the training layout: age/sex matching, grouped split, train/ and test/.
+
+The result is a folder like the reference's ``ADNI_train`` / ``ADNI_test``::
+
+    <prepared>/train/   Real{s}x{s}.nii.gz, labels.csv (Split = train | val, Source_ID), dataset.json
+    <prepared>/test/    the same for the test images
+    <prepared>/split.csv, balance.csv, pairs.csv, prepare.json
+
+Matching and the split are cheap and deterministic, so they are always recomputed; the folders are written
+only when missing or made with other options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..config import KitConfig
+from ..paths import data_root, resolve
+from .embedded import TRUTH_FILE, ensure_cohort
+from .layout import (
+    DatasetInfo,
+    check_dataset,
+    nifti_name,
+    read_metadata,
+    read_nifti,
+    write_json,
+    write_levels,
+)
+from .matching import MatchResult, match_age_sex
+from .split import assign_splits, check_disjoint_subjects, split_summary
+
+PREPARE_FILE = "prepare.json"
+
+
+@dataclass
+class PreparedData:
+    """Where the prepared sets are, and how they were made."""
+
+    source: DatasetInfo
+    folder: Path
+    labels: pd.DataFrame  # kept images of the source, with a Split column
+    summary: pd.DataFrame  # images/subjects per set and class
+    matching: MatchResult | None
+
+    @property
+    def train(self) -> Path:
+        return self.folder / "train"
+
+    @property
+    def test(self) -> Path:
+        return self.folder / "test"
+
+
+def source_folder(config: KitConfig) -> Path:
+    """The source data set: the cached embedded cohort, or the folder named in ``data.source``."""
+    if config.data.source == "embedded":
+        return ensure_cohort(config.cohort, workers=config.data.workers, progress=config.data.progress)
+    return resolve(config.data.source)
+
+
+def _options_key(config: KitConfig, source: Path) -> dict:
+    return {"source": str(source), "matching": dataclasses.asdict(config.matching),
+            "split": dataclasses.asdict(config.split)}
+
+
+def prepare(config: KitConfig, out: str | Path | None = None) -> PreparedData:
+    """Match, split and write ``train/`` and ``test/`` for ``config`` (see the module docstring)."""
+    source = check_dataset(source_folder(config))
+    labels = source.labels
+    matching = None
+    if config.matching.enabled:
+        matching = match_age_sex(labels, caliper_years=config.matching.caliper_years)
+        labels = matching.labels
+    split = assign_splits(labels, config.split.test_fraction, config.split.val_fraction, config.split.seed)
+    check_disjoint_subjects(labels, split)
+    labels = labels.assign(Split=split.to_numpy())
+    options = _options_key(config, source.folder)
+    digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
+    folder = Path(out) if out else data_root() / "prepared" / f"{source.folder.name}-{digest}"
+    record = folder / PREPARE_FILE
+    if not (record.is_file() and json.loads(record.read_text()).get("options") == options):
+        _write_prepared(folder, source, labels, matching, options)
+    return PreparedData(source, folder, labels, split_summary(labels, labels["Split"], source.class_names), matching)
+
+
+def _write_prepared(folder: Path, source: DatasetInfo, labels: pd.DataFrame, matching: MatchResult | None,
+                    options: dict) -> None:
+    levels = {size: read_nifti(source.folder / nifti_name(size), size) for size in source.sizes}
+    truth_path = source.folder / TRUTH_FILE
+    truth = pd.read_csv(truth_path) if truth_path.is_file() else None
+    metadata = {k: v for k, v in read_metadata(source.folder).items() if k not in ("class_names", "pacgan_lite_version")}
+    for part, members in (("train", labels[labels["Split"] != "test"]), ("test", labels[labels["Split"] == "test"])):
+        source_ids = members["ID"].to_numpy()
+        subset = members.rename(columns={"ID": "Source_ID"}).reset_index(drop=True)
+        subset.insert(0, "ID", np.arange(len(subset)))
+        extra = {}
+        if truth is not None:
+            part_truth = truth.set_index("ID").loc[source_ids].reset_index().rename(columns={"ID": "Source_ID"})
+            part_truth.insert(0, "ID", np.arange(len(part_truth)))
+            extra[TRUTH_FILE] = part_truth
+        write_levels(folder / part, {s: level[..., source_ids] for s, level in levels.items()}, subset,
+                     source.class_names, metadata={**metadata, "part": part}, extra_tables=extra, overwrite=True)
+    labels[["ID", "Subject_ID", "Label", "Split"]].rename(columns={"ID": "Source_ID"}).to_csv(folder / "split.csv", index=False)
+    if matching is not None:
+        matching.balance.to_csv(folder / "balance.csv", index=False)
+        matching.pairs.to_csv(folder / "pairs.csv", index=False)
+    write_json(folder / PREPARE_FILE, {"options": options, "pacgan_lite_version": __version__,
+                                       "counts": labels.groupby(["Split", "Label"]).size().rename("images").reset_index().to_dict("records")})
