@@ -70,7 +70,7 @@ def test_checker_catches_stray_outputs(tmp_path):
 
 def test_unknown_parameter_is_refused_before_running(tmp_path):
     path = _notebook(tmp_path, [_parameters_cell(), _checked_cell()])
-    with pytest.raises(ConfigError, match="PROFIL: unknown notebook parameter. Fix: use one of the declared parameters: PROFILE"):
+    with pytest.raises(ConfigError, match=r"PROFIL: unknown notebook parameter\. Fix: use one of the declared parameters: PROFILE"):
         run_notebook(path, tmp_path / "out.ipynb", {"PROFIL": "smoke"})
     assert not (tmp_path / "out.ipynb").exists()
 

@@ -52,5 +52,5 @@ def test_too_few_subjects_is_a_clear_error():
 
 @pytest.mark.parametrize(("test_fraction", "val_fraction"), [(0.0, 0.2), (0.7, 0.2), (0.2, 0.9)])
 def test_bad_fractions(test_fraction, val_fraction):
-    with pytest.raises(ConfigError, match="split."):
+    with pytest.raises(ConfigError, match=r"split\."):
         assign_splits(fake_labels(n_subjects=50), test_fraction, val_fraction)

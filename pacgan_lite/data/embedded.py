@@ -32,6 +32,8 @@ def cohort_name(params: CohortParams) -> str:
 def write_cohort(params: CohortParams, folder: str | Path, workers: int = 0, progress: bool = True,
                  overwrite: bool = False) -> Path:
     """Make the cohort for ``params`` and write it to ``folder`` in the reference layout (+ truth.csv)."""
+    if Path(folder).exists() and not overwrite:  # fail before minutes of work, not after
+        raise FileExistsError(f"{folder} already exists; choose another output folder or overwrite it")
     cohort = make_cohort(params, workers=workers or None, progress=progress)
     images = cohort.images.transpose(1, 2, 0)[:, :, None, :]  # [N, W, H] -> [W, H, 1, N]
     metadata = {"name": "embedded synthetic AD/CN cohort", "description": DESCRIPTION,

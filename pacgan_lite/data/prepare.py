@@ -23,9 +23,11 @@ import pandas as pd
 
 from .. import __version__
 from ..config import KitConfig
+from ..errors import DataError
 from ..paths import data_root, resolve
 from .embedded import TRUTH_FILE, ensure_cohort
 from .layout import (
+    LABELS_FILE,
     DatasetInfo,
     check_dataset,
     nifti_name,
@@ -74,14 +76,12 @@ def _options_key(config: KitConfig, source: Path) -> dict:
 def prepare(config: KitConfig, out: str | Path | None = None) -> PreparedData:
     """Match, split and write ``train/`` and ``test/`` for ``config`` (see the module docstring)."""
     source = check_dataset(source_folder(config))
-    labels = source.labels
-    matching = None
-    if config.matching.enabled:
-        matching = match_age_sex(labels, caliper_years=config.matching.caliper_years)
-        labels = matching.labels
-    split = assign_splits(labels, config.split.test_fraction, config.split.val_fraction, config.split.seed)
-    check_disjoint_subjects(labels, split)
-    labels = labels.assign(Split=split.to_numpy())
+    try:
+        labels, matching = _match_and_split(source.labels, config)
+    except DataError as err:
+        if err.path is not None:
+            raise
+        raise DataError(source.folder / LABELS_FILE, err.field, err.problem, err.fix) from err
     options = _options_key(config, source.folder)
     digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
     folder = Path(out) if out else data_root() / "prepared" / f"{source.folder.name}-{digest}"
@@ -89,6 +89,16 @@ def prepare(config: KitConfig, out: str | Path | None = None) -> PreparedData:
     if not (record.is_file() and json.loads(record.read_text()).get("options") == options):
         _write_prepared(folder, source, labels, matching, options)
     return PreparedData(source, folder, labels, split_summary(labels, labels["Split"], source.class_names), matching)
+
+
+def _match_and_split(labels: pd.DataFrame, config: KitConfig) -> tuple[pd.DataFrame, MatchResult | None]:
+    matching = None
+    if config.matching.enabled:
+        matching = match_age_sex(labels, caliper_years=config.matching.caliper_years)
+        labels = matching.labels
+    split = assign_splits(labels, config.split.test_fraction, config.split.val_fraction, config.split.seed)
+    check_disjoint_subjects(labels, split)
+    return labels.assign(Split=split.to_numpy()), matching
 
 
 def _write_prepared(folder: Path, source: DatasetInfo, labels: pd.DataFrame, matching: MatchResult | None,

@@ -1,0 +1,61 @@
+"""The pacgan-lite command line: the cohort command end to end, checks and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pacgan_lite.cli import main
+from pacgan_lite.data import check_dataset, nifti_name
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "cohort"
+    assert main(["cohort", "--n-subjects", "8", "--size", "64", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_cohort_command_writes_the_layout(cohort_dir):
+    for size in (4, 8, 16, 32, 64):
+        assert (cohort_dir / nifti_name(size)).is_file()
+    assert not (cohort_dir / nifti_name(128)).exists()
+    info = check_dataset(cohort_dir)
+    assert info.class_names == ["CN", "AD"] and info.labels["Subject_ID"].nunique() == 8
+    assert {"Age", "Sex", "Session"} <= set(info.labels.columns)
+    assert "Severity" not in info.labels.columns  # the hidden truth stays out of the labels
+    truth = pd.read_csv(cohort_dir / "truth.csv")
+    assert truth["ID"].tolist() == info.labels["ID"].tolist() and "Severity" in truth.columns
+
+
+def test_check_command(cohort_dir, capsys):
+    assert main(["check", str(cohort_dir)]) == 0
+    assert "images, 1 channel(s), sizes [4, 8, 16, 32, 64]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "/nonexistent/folder"], "/nonexistent/folder: (folder): not found. Fix:"),
+        (["prepare", "--profile", "smoke", "--set", "cohort.n_subject=3"], "cohort.n_subject: unknown option"),
+    ],
+)
+def test_errors_are_reported_with_exit_code_2(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cohort_refuses_to_overwrite(cohort_dir, capsys):
+    argv = ["cohort", "--n-subjects", "4", "--size", "8", "--out", str(cohort_dir), "--no-progress"]
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "pacgan-lite"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("pacgan-lite ")
