@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from pacgan_lite.data import write_dataset
 
@@ -32,6 +33,16 @@ def fake_images(n: int, size: int = 16, channels: int = 1, seed: int = 0) -> np.
     radius = np.hypot(*np.meshgrid(grid, grid, indexing="ij"))
     disks = [(radius < rng.uniform(0.3, 0.8)).astype(np.float32) * 2 - 1 for _ in range(n)]
     return np.repeat(np.stack(disks, axis=-1)[:, :, None, :], channels, axis=2)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Run a module on one torch thread: for tiny networks a second thread only adds OpenMP overhead, which
+    grows a hundredfold when other processes keep the cores busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -1,0 +1,166 @@
+"""Building blocks of the PACGAN networks (ProGAN style).
+
+Shapes are written ``[B, C, H, W]``. Every block works with ``torch.channels_last`` inputs and under
+``torch.autocast``: no layer creates tensors of a fixed dtype.
+
+=============================  ======================================  ====================================
+Block                          Input                                   Output
+=============================  ======================================  ====================================
+``EqualizedConv2d``            ``[B, C_in, H, W]``                     ``[B, C_out, H', W']`` (as Conv2d)
+``EqualizedConvTranspose2d``   ``[B, C_in, 1, 1]``                     ``[B, C_out, k, k]``
+``PixelNorm``                  ``[B, C, H, W]``                        same, unit mean square over C
+``MinibatchStddev``            ``[B, C, H, W]``                        ``[B, C + 1, H, W]``
+``GeneratorBlock``             ``[B, C_in, H, W]``                     ``[B, C_out, 2H, 2W]``
+``DiscriminatorBlock``         ``[B, C_in, H, W]``                     ``[B, C_out, H/2, W/2]``
+=============================  ======================================  ====================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEAKY_SLOPE = 0.2
+
+
+class _EqualizedWeight(nn.Module):
+    """Equalized learning rate (Karras et al., 2018): weight ~ N(0, 1), bias 0, and the He constant
+    ``sqrt(2 / fan_in)`` multiplied into the weight at every call.
+
+    The reference multiplies the *input* by the constant; for a scalar ``c``, ``conv(c * x, W) =
+    conv(x, c * W)``, so scaling the weight gives the same output and touches far fewer numbers.
+    """
+
+    def __init__(self, weight_shape: tuple[int, ...], out_channels: int, fan_in: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(weight_shape))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = math.sqrt(2.0 / fan_in)
+
+    def scaled_weight(self) -> torch.Tensor:
+        """The weight the layer actually applies (std ``sqrt(2 / fan_in)`` at initialization)."""
+        return self.weight * self.scale
+
+    def extra_repr(self) -> str:
+        return f"weight={tuple(self.weight.shape)}, scale={self.scale:.4g}"
+
+
+class EqualizedConv2d(_EqualizedWeight):
+    """Conv2d with equalized learning rate; ``fan_in = in_channels * kernel_size**2``.
+
+    Args:
+        in_channels: C_in.
+        out_channels: C_out.
+        kernel_size: square kernel side k.
+        padding: zero padding on each side (1 keeps the size of a 3x3 convolution).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0):
+        super().__init__((out_channels, in_channels, kernel_size, kernel_size), out_channels,
+                         in_channels * kernel_size**2)
+        self.padding = padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.scaled_weight(), self.bias, padding=self.padding)
+
+
+class EqualizedConvTranspose2d(_EqualizedWeight):
+    """Transposed conv (stride 1, no padding) with equalized LR: ``[B, C_in, 1, 1]`` -> ``[B, C_out, k, k]``.
+
+    It projects the latent vector to the first k x k feature map. ``fan_in = in_channels * k**2``, the
+    same rule as :class:`EqualizedConv2d`; it equals the constant of the original PGGAN's dense 4x4
+    layer (gain ``sqrt(2) / 4`` over ``z_dim`` inputs).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__((in_channels, out_channels, kernel_size, kernel_size), out_channels,
+                         in_channels * kernel_size**2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, self.scaled_weight(), self.bias)
+
+
+class PixelNorm(nn.Module):
+    """``x / sqrt(mean over channels of x**2 + 1e-8)``, per sample and position: ``[B, C, ...]`` -> same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class MinibatchStddev(nn.Module):
+    """Appends the mean std of the features over the batch as a map: ``[B, C, H, W]`` -> ``[B, C + 1, H, W]``.
+
+    In training mode the feature is ``mean over (C, H, W) of sqrt(var over B + 1e-8)``, with the biased
+    variance, so a batch of one gives ``1e-4`` instead of the reference's NaN. A running average of that
+    scalar is kept in the buffer ``running_stddev`` (the first batch sets it, later batches move it by
+    ``momentum``, as BatchNorm does with its statistics). In eval mode the feature is the running value,
+    so a prediction does not depend on the other images in the batch.
+
+    The running value averages every batch the critic saw in training mode (real, generated and the
+    gradient-penalty mixes). The default momentum of 0.01 spans about a hundred batches, so it does
+    not follow the last few batches too closely.
+
+    Args:
+        momentum: weight of the newest batch in the running average, in (0, 1].
+    """
+
+    def __init__(self, momentum: float = 0.01):
+        super().__init__()
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(f"momentum must be in (0, 1], got {momentum}")
+        self.momentum = momentum
+        self.register_buffer("running_stddev", torch.zeros(()))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            # float32 statistic whatever the autocast dtype: it is one number, precision is free.
+            stddev = torch.sqrt(x.float().var(dim=0, correction=0) + 1e-8).mean()
+            with torch.no_grad():
+                # A tensor weight (1 for the first batch) avoids reading the counter on the host.
+                weight = torch.where(self.num_batches_tracked == 0, 1.0, self.momentum)
+                self.running_stddev.lerp_(stddev.detach(), weight)
+                self.num_batches_tracked.add_(1)
+        else:
+            stddev = self.running_stddev
+        feature = stddev.to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
+        return torch.cat([x, feature], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"momentum={self.momentum}"
+
+
+class GeneratorBlock(nn.Sequential):
+    """Nearest x2 upsampling, then two 3x3 equalized convs, each followed by LeakyReLU(0.2) and PixelNorm.
+
+    ``[B, in_channels, H, W]`` -> ``[B, out_channels, 2H, 2W]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            EqualizedConv2d(in_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE), PixelNorm(),
+            EqualizedConv2d(out_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE), PixelNorm(),
+        )
+
+
+class DiscriminatorBlock(nn.Sequential):
+    """Two 3x3 equalized convs, each followed by LeakyReLU(0.2), then 2x2 average pooling.
+
+    ``[B, in_channels, H, W]`` -> ``[B, out_channels, H/2, W/2]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(
+            EqualizedConv2d(in_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
+            EqualizedConv2d(out_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
+            nn.AvgPool2d(2),
+        )
+
+
+def count_parameters(*modules: nn.Module) -> int:
+    """Number of scalar parameters in ``modules`` together."""
+    return sum(p.numel() for module in modules for p in module.parameters())

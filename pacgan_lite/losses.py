@@ -1,0 +1,192 @@
+"""PACGAN losses: WGAN-GP with the ProGAN drift term, plus the ACGAN class terms.
+
+Pure functions over the networks: they run forward passes and return a loss to call ``backward()`` on,
+and never step an optimizer. Each also returns its terms, detached and unweighted, for logging.
+
+Critic (one call per critic iteration)::
+
+    loss = mean D(fake) - mean D(real)                       # "wasserstein"
+         + gradient_penalty * GP                             # "gradient_penalty"
+         + drift * mean D(real)**2                           # "drift"
+         + class_real * CE(class logits of real, labels)     # "class_real"
+         + class_fake * CE(class logits of fake, labels)     # "class_fake"
+
+Generator::
+
+    loss = -mean D(fake)                                     # "score_fake"
+         + class_generator * CE(class logits of fake, labels)  # "class_fake"
+
+Departure from the reference: the generator loss does not run the critic on real images. The reference
+adds ``LAMBDA_CLS_2 * CE(real)`` there, a term with no gradient for the generator that only changes the
+logged value and costs a critic forward and backward.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the loss terms; the defaults are the paper's (reference ``config.json`` key in brackets).
+
+    Attributes:
+        gradient_penalty: lambda_GP of WGAN-GP (``LAMBDA_GP``, 10).
+        drift: ProGAN's epsilon_drift on ``mean D(real)**2`` (hard-coded 0.001 in the reference).
+        class_real: critic, cross-entropy on real images (``LAMBDA_CLS_1``, 4).
+        class_fake: critic, cross-entropy on generated images (``LAMBDA_CLS_2`` = ``LAMBDA_CLS_1 / 2``, 2).
+        class_generator: generator, cross-entropy on generated images (``LAMBDA_CLS_1``, 4).
+    """
+
+    gradient_penalty: float = 10.0
+    drift: float = 0.001
+    class_real: float = 4.0
+    class_fake: float = 2.0
+    class_generator: float = 4.0
+
+    def __post_init__(self):
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"loss weight {field.name} must be a finite number >= 0, got {value!r}")
+
+
+PAPER_LOSS_WEIGHTS = LossWeights()
+
+
+def gradient_penalty(
+    discriminator: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    stage: int,
+    fade_alpha: float,
+    rng: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP penalty ``mean over samples of (||grad_x D_adv(x)|| - 1)**2`` at points between real and fake.
+
+    Each sample gets one ``interpolation_weight ~ U[0, 1)``, drawn as ``torch.rand(B, 1, 1, 1,
+    generator=rng)``, and ``x = interpolation_weight * real + (1 - interpolation_weight) * fake``. Only the
+    adversarial score is differentiated. The graph is kept (``create_graph=True``) so the penalty trains the
+    critic.
+
+    In training mode the critic's minibatch-stddev feature links the samples of a batch, so each
+    gradient also carries a small part from the others (as in ProGAN); in eval mode they are independent.
+
+    Args:
+        discriminator: callable ``(images, stage, fade_alpha) -> (score [B], logits [B, n_classes])``.
+        real: ``[B, C, s, s]`` real images.
+        fake: ``[B, C, s, s]`` generated images (detached here).
+        stage, fade_alpha: as for the critic.
+        rng: optional generator for the interpolation weights, on the device of ``real``.
+
+    Returns:
+        Scalar tensor.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {list(real.shape)} and {list(fake.shape)}")
+    interpolation_weight = torch.rand(
+        (real.shape[0], 1, 1, 1), generator=rng, device=real.device, dtype=real.dtype
+    )
+    mixed = interpolation_weight * real.detach() + (1 - interpolation_weight) * fake.detach()
+    mixed.requires_grad_(True)
+    score, _ = discriminator(mixed, stage, fade_alpha)
+    (gradient,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    return (gradient.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def critic_loss(
+    discriminator: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    labels: torch.Tensor,
+    stage: int,
+    fade_alpha: float,
+    weights: LossWeights = PAPER_LOSS_WEIGHTS,
+    *,
+    rng: torch.Generator | None = None,
+    gradient_penalty_interval: int = 1,
+    critic_step: int = 0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss of one critic update (see the module docstring).
+
+    Contract: ``fake`` is detached here, so the loss trains the critic only and a generator forward can
+    be reused without freezing the generator.
+
+    Lazy regularization (StyleGAN2): with ``gradient_penalty_interval = k > 1`` the penalty is computed
+    only when ``critic_step % k == 0``, with weight ``k * weights.gradient_penalty``, which keeps its
+    average effect. Off by default (k = 1: every step, as the paper).
+
+    Args:
+        discriminator: the critic, ``(images, stage, fade_alpha) -> (score [B], logits [B, n_classes])``.
+        real: ``[B, C, s, s]`` real images.
+        fake: ``[B, C, s, s]`` generated images, made with ``labels``.
+        labels: ``[B]`` int64 classes of ``real`` (the reference reuses them for ``fake``).
+        stage, fade_alpha: as for the critic.
+        weights: term weights.
+        rng: generator for the penalty's interpolation weights.
+        gradient_penalty_interval: compute the penalty every this many critic steps (>= 1).
+        critic_step: index of this critic update, for the interval.
+
+    Returns:
+        ``(loss, terms)``: ``terms`` holds ``loss``, ``wasserstein``, ``gradient_penalty`` (only on steps
+        that compute it), ``drift`` (``mean D(real)**2``), ``class_real``, ``class_fake``, ``score_real`` and
+        ``score_fake`` (mean scores), all detached scalars, unweighted.
+    """
+    if gradient_penalty_interval < 1:
+        raise ValueError(f"gradient_penalty_interval must be >= 1, got {gradient_penalty_interval}")
+    fake = fake.detach()
+    score_real, logits_real = discriminator(real, stage, fade_alpha)
+    score_fake, logits_fake = discriminator(fake, stage, fade_alpha)
+    terms = {
+        "score_real": score_real.mean(),
+        "score_fake": score_fake.mean(),
+        "drift": score_real.pow(2).mean(),
+        "class_real": F.cross_entropy(logits_real, labels),
+        "class_fake": F.cross_entropy(logits_fake, labels),
+    }
+    terms["wasserstein"] = terms["score_fake"] - terms["score_real"]
+    loss = (terms["wasserstein"] + weights.drift * terms["drift"]
+            + weights.class_real * terms["class_real"] + weights.class_fake * terms["class_fake"])
+    if critic_step % gradient_penalty_interval == 0:
+        terms["gradient_penalty"] = gradient_penalty(discriminator, real, fake, stage, fade_alpha, rng)
+        loss = loss + gradient_penalty_interval * weights.gradient_penalty * terms["gradient_penalty"]
+    return loss, _detached(loss, terms)
+
+
+def generator_loss(
+    discriminator: nn.Module,
+    fake: torch.Tensor,
+    labels: torch.Tensor,
+    stage: int,
+    fade_alpha: float,
+    weights: LossWeights = PAPER_LOSS_WEIGHTS,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss of one generator update: ``-mean D(fake) + class_generator * CE(logits of fake, labels)``.
+
+    The critic runs once, on ``fake`` only. Its parameters also receive gradients from ``backward()``;
+    a trainer should freeze them (``requires_grad_(False)``) or zero them before the next critic step.
+
+    Args:
+        discriminator: the critic.
+        fake: ``[B, C, s, s]`` generated images, still attached to the generator's graph.
+        labels: ``[B]`` int64 classes the images were generated for.
+        stage, fade_alpha: as for the critic.
+        weights: term weights (only ``class_generator`` is used).
+
+    Returns:
+        ``(loss, terms)`` with ``terms`` = ``loss``, ``score_fake`` (mean score) and ``class_fake``
+        (cross-entropy), detached scalars, unweighted.
+    """
+    score_fake, logits_fake = discriminator(fake, stage, fade_alpha)
+    terms = {"score_fake": score_fake.mean(), "class_fake": F.cross_entropy(logits_fake, labels)}
+    loss = -terms["score_fake"] + weights.class_generator * terms["class_fake"]
+    return loss, _detached(loss, terms)
+
+
+def _detached(loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}}

@@ -1,0 +1,252 @@
+"""PACGAN generator and critic: a progressive-growing GAN (ProGAN) with an auxiliary classifier (ACGAN).
+
+Both networks hold every resolution from the start; ``stage`` selects how many are used and
+``fade_alpha`` blends the newest one in. Stage ``s`` works at ``4 * 2**s`` pixels.
+
+==========  ==========  ======================================  =========================================
+stage       resolution  Generator(z [B, z_dim], labels [B])     Discriminator(images)
+==========  ==========  ======================================  =========================================
+0           4           ``[B, image_channels, 4, 4]``           ``[B]`` score, ``[B, n_classes]`` logits
+1           8           ``[B, image_channels, 8, 8]``           same
+6           256         ``[B, image_channels, 256, 256]``       same
+==========  ==========  ======================================  =========================================
+
+With the paper's settings the generator has 13,658,333 parameters and the critic 16,075,621, the same as
+the reference code (spec §3.4): equalizing the first transposed conv adds no parameter, and the class head
+has ``n_classes`` = 2 outputs.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import (
+    LEAKY_SLOPE,
+    DiscriminatorBlock,
+    EqualizedConv2d,
+    EqualizedConvTranspose2d,
+    GeneratorBlock,
+    MinibatchStddev,
+    PixelNorm,
+    count_parameters,
+)
+
+PAPER_CHANNEL_FACTORS = (1, 1, 1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32)
+
+
+def stage_channels(base_channels: int, channel_factors: Sequence[float]) -> tuple[int, ...]:
+    """Feature channels per stage, ``int(base_channels * factor)``: (512, 512, 256, ..., 16) for the paper."""
+    if len(channel_factors) < 1:
+        raise ValueError("channel_factors must have at least one entry (one per stage)")
+    channels = tuple(int(base_channels * factor) for factor in channel_factors)
+    if min(channels) < 1:
+        raise ValueError(f"base_channels={base_channels} with channel_factors={tuple(channel_factors)} gives "
+                         f"channels {channels}; every stage needs at least 1 channel")
+    return channels
+
+
+def _check_stage(stage: int, fade_alpha: float, n_stages: int) -> tuple[int, float]:
+    stage = operator.index(stage)
+    if not 0 <= stage < n_stages:
+        raise ValueError(f"stage must be in 0..{n_stages - 1} for this network, got {stage}")
+    fade_alpha = float(fade_alpha)
+    if not 0.0 <= fade_alpha <= 1.0:
+        raise ValueError(f"fade_alpha must be in [0, 1], got {fade_alpha}")
+    return stage, fade_alpha
+
+
+def _check_class_count(n_classes: int) -> None:
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+
+
+class Generator(nn.Module):
+    """Class-conditional progressive generator.
+
+    z is joined with a learned class embedding and PixelNorm-ed as one vector (as the reference: the
+    embedding is rescaled together with z). The 4x4 block is a transposed conv 1x1 -> 4x4 and a 3x3 conv;
+    each later block doubles the resolution. One 1x1 to-image layer per resolution.
+
+    Departure from the reference: the first transposed conv uses the equalized learning rate like every
+    other layer (the reference leaves it a plain ``ConvTranspose2d``); the parameter count is unchanged.
+
+    Args:
+        n_classes: number of classes (CN, AD for the paper).
+        z_dim: length of the latent vector.
+        embedding_dim: length of the class embedding joined to z.
+        base_channels: channels at 4x4 for factor 1.
+        channel_factors: one factor per stage; stage i has ``int(base_channels * channel_factors[i])``
+            channels, so the number of stages is ``len(channel_factors)``.
+        image_channels: 1 for MR slices, 3 for RGB.
+
+    Examples::
+
+        G = Generator(base_channels=32)
+        images = G(torch.randn(8, 512), torch.randint(0, 2, (8,)), stage=2, fade_alpha=0.3)  # [8, 1, 16, 16]
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 2,
+        z_dim: int = 512,
+        embedding_dim: int = 3,
+        base_channels: int = 512,
+        channel_factors: Sequence[float] = PAPER_CHANNEL_FACTORS,
+        image_channels: int = 1,
+    ):
+        super().__init__()
+        _check_class_count(n_classes)
+        if z_dim < 1 or embedding_dim < 1 or image_channels < 1:
+            raise ValueError(f"z_dim, embedding_dim and image_channels must be positive, got {z_dim}, "
+                             f"{embedding_dim}, {image_channels}")
+        channels = stage_channels(base_channels, channel_factors)
+        self.n_classes, self.z_dim, self.image_channels = n_classes, z_dim, image_channels
+        self.n_stages = len(channels)
+        self.embedding = nn.Embedding(n_classes, embedding_dim)
+        self.initial = nn.Sequential(
+            PixelNorm(),
+            EqualizedConvTranspose2d(z_dim + embedding_dim, channels[0], 4), nn.LeakyReLU(LEAKY_SLOPE),
+            EqualizedConv2d(channels[0], channels[0], 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE), PixelNorm(),
+        )
+        self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i]) for i in range(1, len(channels)))
+        self.to_image = nn.ModuleList(EqualizedConv2d(c, image_channels, 1) for c in channels)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, stage: int, fade_alpha: float) -> torch.Tensor:
+        """Images for latent vectors and class labels.
+
+        Args:
+            z: ``[B, z_dim]`` latent vectors, usually N(0, I).
+            labels: ``[B]`` int64 (or int32) class indices in ``0..n_classes-1``.
+            stage: 0..n_stages-1; the output side is ``4 * 2**stage``.
+            fade_alpha: in [0, 1]; weight of the newest block (unused at stage 0).
+
+        Returns:
+            ``[B, image_channels, 4 * 2**stage, 4 * 2**stage]`` in (-1, 1): ``tanh(fade_alpha * new +
+            (1 - fade_alpha) * upsample(previous))``, the tanh after the blend as in the reference.
+        """
+        stage, fade_alpha = _check_stage(stage, fade_alpha, self.n_stages)
+        self._check_inputs(z, labels)
+        x = self.initial(torch.cat([z, self.embedding(labels).to(z.dtype)], dim=1)[:, :, None, None])
+        if stage == 0:
+            return torch.tanh(self.to_image[0](x))
+        for block in self.blocks[: stage - 1]:
+            x = block(x)
+        new = self.to_image[stage](self.blocks[stage - 1](x))
+        # Upsampling after the 1x1 to-image equals to-image after upsampling, on one channel instead of many.
+        previous = F.interpolate(self.to_image[stage - 1](x), scale_factor=2, mode="nearest")
+        return torch.tanh(fade_alpha * new + (1.0 - fade_alpha) * previous)
+
+    def _check_inputs(self, z: torch.Tensor, labels: torch.Tensor) -> None:
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must have shape [B, {self.z_dim}], got {list(z.shape)}")
+        if labels.shape != (z.shape[0],):
+            raise ValueError(f"labels must have shape [{z.shape[0]}] to match z, got {list(labels.shape)}")
+        if labels.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"labels must be int64 class indices, got {labels.dtype}")
+        if ((labels < 0) | (labels >= self.n_classes)).any():
+            raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {labels.unique().tolist()}")
+
+    def parameters_per_stage(self) -> list[int]:
+        """Parameters that each stage adds: stage 0 counts the embedding, the 4x4 block and its to-image layer;
+        stage s > 0 counts block s and its to-image layer. The list sums to the total."""
+        return [count_parameters(self.embedding, self.initial, self.to_image[0])] + [
+            count_parameters(block, to_image)
+            for block, to_image in zip(self.blocks, self.to_image[1:], strict=True)
+        ]
+
+
+class Discriminator(nn.Module):
+    """Progressive critic with an auxiliary classifier; the class is not an input (ACGAN).
+
+    Each resolution has a 1x1 from-image layer (+ LeakyReLU) and a block that halves the resolution; the
+    channels mirror the generator's. The 4x4 block adds the minibatch-stddev feature, then a 3x3 conv and a
+    4x4 valid conv to 1x1. Two heads read the resulting ``channels[0]``-vector: the adversarial score (1x1
+    conv to 1, no sigmoid: a WGAN critic) and the class logits.
+
+    Departures from the reference: the class head has ``n_classes`` outputs (the reference hard-codes 2),
+    and the minibatch-stddev feature does not depend on the batch in eval mode (see
+    :class:`~pacgan_lite.layers.MinibatchStddev`). The class head stays linear, ``channels[0] -> aux_hidden
+    -> n_classes`` with no non-linearity between, as in the paper (512 -> 150 -> 2).
+
+    Args:
+        n_classes: number of classes, at least 2.
+        base_channels: channels at 4x4 for factor 1.
+        channel_factors: one factor per stage, as for :class:`Generator` (use the same for both).
+        image_channels: 1 for MR slices, 3 for RGB.
+        aux_hidden: width of the hidden layer of the class head.
+
+    Examples::
+
+        D = Discriminator(base_channels=32)
+        score, logits = D(torch.rand(8, 1, 16, 16) * 2 - 1, stage=2, fade_alpha=1.0)  # [8], [8, 2]
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 2,
+        base_channels: int = 512,
+        channel_factors: Sequence[float] = PAPER_CHANNEL_FACTORS,
+        image_channels: int = 1,
+        aux_hidden: int = 150,
+    ):
+        super().__init__()
+        _check_class_count(n_classes)
+        if image_channels < 1 or aux_hidden < 1:
+            raise ValueError(f"image_channels and aux_hidden must be positive, got {image_channels}, {aux_hidden}")
+        channels = stage_channels(base_channels, channel_factors)
+        self.n_classes, self.image_channels = n_classes, image_channels
+        self.n_stages = len(channels)
+        self.from_image = nn.ModuleList(
+            nn.Sequential(EqualizedConv2d(image_channels, c, 1), nn.LeakyReLU(LEAKY_SLOPE)) for c in channels
+        )
+        self.blocks = nn.ModuleList(
+            DiscriminatorBlock(channels[i], channels[i - 1]) for i in range(1, len(channels))
+        )
+        self.final = nn.Sequential(
+            MinibatchStddev(),
+            EqualizedConv2d(channels[0] + 1, channels[0], 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
+            EqualizedConv2d(channels[0], channels[0], 4), nn.LeakyReLU(LEAKY_SLOPE),
+        )
+        self.adversarial_head = EqualizedConv2d(channels[0], 1, 1)
+        self.class_head = nn.Sequential(EqualizedConv2d(channels[0], aux_hidden, 1),
+                                        EqualizedConv2d(aux_hidden, n_classes, 1))
+
+    def forward(self, images: torch.Tensor, stage: int, fade_alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Critic score and class logits.
+
+        Args:
+            images: ``[B, image_channels, s, s]`` with ``s = 4 * 2**stage``, values in [-1, 1].
+            stage: 0..n_stages-1.
+            fade_alpha: in [0, 1]; weight of the newest block against the pooled image through the previous
+                from-image layer (unused at stage 0).
+
+        Returns:
+            ``(adversarial_score [B], class_logits [B, n_classes])``; softmax the logits for probabilities.
+        """
+        stage, fade_alpha = _check_stage(stage, fade_alpha, self.n_stages)
+        side = 4 * 2**stage
+        if images.ndim != 4 or tuple(images.shape[1:]) != (self.image_channels, side, side):
+            raise ValueError(f"images must have shape [B, {self.image_channels}, {side}, {side}] "
+                             f"at stage {stage}, got {list(images.shape)}")
+        x = self.from_image[stage](images)
+        if stage > 0:
+            new = self.blocks[stage - 1](x)
+            previous = self.from_image[stage - 1](F.avg_pool2d(images, 2))
+            x = fade_alpha * new + (1.0 - fade_alpha) * previous
+            for block in reversed(self.blocks[: stage - 1]):
+                x = block(x)
+        x = self.final(x)
+        return self.adversarial_head(x).reshape(-1), self.class_head(x).flatten(1)
+
+    def parameters_per_stage(self) -> list[int]:
+        """Parameters that each stage adds: stage 0 counts the 4x4 from-image layer, the final block and both
+        heads; stage s > 0 counts block s and its from-image layer. The list sums to the total."""
+        return [count_parameters(self.from_image[0], self.final, self.adversarial_head, self.class_head)] + [
+            count_parameters(block, from_image)
+            for block, from_image in zip(self.blocks, self.from_image[1:], strict=True)
+        ]

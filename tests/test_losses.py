@@ -1,0 +1,213 @@
+"""WGAN-GP + ACGAN losses: terms, gradients, the gradient penalty against slow and analytic references."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from pacgan_lite.losses import PAPER_LOSS_WEIGHTS, LossWeights, critic_loss, generator_loss, gradient_penalty
+from pacgan_lite.networks import Discriminator, Generator
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+Z_DIM = 8
+STAGE, FADE_ALPHA, SIDE, BATCH = 2, 0.5, 16, 6
+CRITIC_TERMS = {"loss", "wasserstein", "gradient_penalty", "drift", "class_real", "class_fake", "score_real",
+                "score_fake"}
+GENERATOR_TERMS = {"loss", "score_fake", "class_fake"}
+
+
+@pytest.fixture
+def setup():
+    """A small G and D (4..32 px), real images and labels at 16 px, and a forward through G."""
+    torch.manual_seed(0)
+    network = {"base_channels": 16, "channel_factors": (1, 1, 1 / 2, 1 / 4)}
+    G, D = Generator(z_dim=Z_DIM, **network), Discriminator(**network)
+    rng = torch.Generator().manual_seed(1)
+    real = torch.rand(BATCH, 1, SIDE, SIDE, generator=rng) * 2 - 1
+    labels = torch.tensor([0, 1, 0, 1, 1, 0])
+    fake = G(torch.randn(BATCH, Z_DIM, generator=rng), labels, STAGE, FADE_ALPHA)
+    return G, D, real, labels, fake
+
+
+def nonzero_gradient(parameter: nn.Parameter) -> bool:
+    return parameter.grad is not None and bool(torch.count_nonzero(parameter.grad))
+
+
+# ---------------------------------------------------------------------------------------------------- weights
+
+
+def test_paper_weights_map_to_reference_keys():
+    assert dataclasses.astuple(PAPER_LOSS_WEIGHTS) == (10.0, 0.001, 4.0, 2.0, 4.0)
+
+
+@pytest.mark.parametrize("bad", [{"drift": -0.1}, {"class_real": float("nan")}, {"gradient_penalty": float("inf")},
+                                 {"class_fake": "2"}])
+def test_weights_reject_bad_values(bad):
+    with pytest.raises(ValueError, match="must be a finite number >= 0"):
+        LossWeights(**bad)
+
+
+# ---------------------------------------------------------------------------------------------------- terms
+
+
+def test_critic_terms_are_present_finite_detached_and_weighted_as_documented(setup):
+    _, D, real, labels, fake = setup
+    loss, terms = critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA)
+    assert set(terms) == CRITIC_TERMS
+    for name, value in terms.items():
+        assert value.ndim == 0 and torch.isfinite(value) and not value.requires_grad, name
+    assert terms["class_real"] > 0 and terms["class_fake"] > 0 and terms["gradient_penalty"] > 0
+    torch.testing.assert_close(terms["wasserstein"], terms["score_fake"] - terms["score_real"])
+    expected = (terms["wasserstein"] + 10 * terms["gradient_penalty"] + 0.001 * terms["drift"]
+                + 4 * terms["class_real"] + 2 * terms["class_fake"])
+    torch.testing.assert_close(loss.detach(), expected)
+    torch.testing.assert_close(terms["loss"], loss.detach())
+
+
+def test_generator_terms_are_present_finite_and_weighted_as_documented(setup):
+    _, D, _, labels, fake = setup
+    loss, terms = generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
+    assert set(terms) == GENERATOR_TERMS
+    for name, value in terms.items():
+        assert value.ndim == 0 and torch.isfinite(value) and not value.requires_grad, name
+    assert terms["class_fake"] > 0
+    torch.testing.assert_close(loss.detach(), -terms["score_fake"] + 4 * terms["class_fake"])
+
+
+# ---------------------------------------------------------------------------------------------------- gradients
+
+
+def test_generator_class_loss_reaches_the_embedding_and_convs(setup):
+    G, D, _, labels, fake = setup
+    with_class, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
+    without_class, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA,
+                                      dataclasses.replace(PAPER_LOSS_WEIGHTS, class_generator=0.0))
+    (with_class - without_class).backward()  # 4 * CE(fake) alone
+    assert nonzero_gradient(G.embedding.weight)
+    assert nonzero_gradient(G.initial[1].weight)  # the transposed conv
+    assert nonzero_gradient(G.blocks[1][1].weight)
+    assert nonzero_gradient(G.to_image[STAGE].weight)
+
+
+def test_critic_class_loss_reaches_the_class_head_and_not_the_generator(setup):
+    G, D, real, labels, fake = setup
+    loss, _ = critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA)
+    loss.backward()
+    for parameter in D.class_head.parameters():
+        assert nonzero_gradient(parameter)
+    assert all(p.grad is None for p in G.parameters())  # fake is detached by contract
+
+
+def test_without_class_weights_the_class_head_gets_no_gradient(setup):
+    _, D, real, labels, fake = setup
+    weights = dataclasses.replace(PAPER_LOSS_WEIGHTS, class_real=0.0, class_fake=0.0)
+    critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, weights)[0].backward()
+    assert not any(nonzero_gradient(p) for p in D.class_head.parameters())
+    assert nonzero_gradient(D.adversarial_head.weight)
+
+
+class CallCounter:
+    """Records the images of every critic forward."""
+
+    def __init__(self, module: nn.Module):
+        self.inputs = []
+        module.register_forward_hook(lambda _module, args, _output: self.inputs.append(args[0]))
+
+
+def test_generator_loss_runs_the_critic_once_on_fakes_only(setup):
+    _, D, _, labels, fake = setup
+    calls = CallCounter(D)
+    generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
+    assert len(calls.inputs) == 1 and calls.inputs[0] is fake
+
+
+@pytest.mark.parametrize(("interval", "step", "forwards", "has_penalty", "penalty_weight"),
+                         [(1, 0, 3, True, 10.0), (1, 5, 3, True, 10.0), (4, 0, 3, True, 40.0), (4, 1, 2, False, 0.0),
+                          (4, 8, 3, True, 40.0)])
+def test_lazy_gradient_penalty(setup, interval, step, forwards, has_penalty, penalty_weight):
+    _, D, real, labels, fake = setup
+    calls = CallCounter(D)
+    loss, terms = critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, rng=torch.Generator().manual_seed(3),
+                              gradient_penalty_interval=interval, critic_step=step)
+    assert len(calls.inputs) == forwards
+    assert ("gradient_penalty" in terms) == has_penalty
+    without_penalty = (terms["wasserstein"] + 0.001 * terms["drift"] + 4 * terms["class_real"]
+                       + 2 * terms["class_fake"])
+    penalty = penalty_weight * terms.get("gradient_penalty", torch.tensor(0.0))
+    torch.testing.assert_close(loss.detach() - without_penalty, penalty)
+
+
+def test_lazy_interval_must_be_positive(setup):
+    _, D, real, labels, fake = setup
+    with pytest.raises(ValueError, match="gradient_penalty_interval must be >= 1"):
+        critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, gradient_penalty_interval=0)
+
+
+# ---------------------------------------------------------------------------------------------------- gradient penalty
+
+
+def slow_gradient_penalty(D, real, fake, stage, fade_alpha, seed):
+    """One image at a time, with the same interpolation weights."""
+    interpolation_weight = torch.rand((real.shape[0], 1, 1, 1), generator=torch.Generator().manual_seed(seed))
+    penalties = []
+    for i in range(real.shape[0]):
+        mixed = (interpolation_weight[i] * real[i] + (1 - interpolation_weight[i]) * fake[i]).detach()[None]
+        mixed.requires_grad_(True)
+        (gradient,) = torch.autograd.grad(D(mixed, stage, fade_alpha)[0].sum(), mixed)
+        penalties.append((gradient.norm() - 1) ** 2)
+    return torch.stack(penalties).mean()
+
+
+@pytest.mark.parametrize(("stage", "fade_alpha"), [(0, 1.0), (2, 0.5), (3, 0.2)])
+def test_gradient_penalty_equals_a_per_sample_loop(stage, fade_alpha):
+    # In eval mode the critic treats each image alone, so the batched penalty must equal the loop.
+    torch.manual_seed(0)
+    D = Discriminator(base_channels=16, channel_factors=(1, 1, 1 / 2, 1 / 4))
+    side = 4 * 2**stage
+    rng = torch.Generator().manual_seed(5)
+    real, fake = torch.rand(2, BATCH, 1, side, side, generator=rng) * 2 - 1
+    with torch.no_grad():
+        D(real, stage, fade_alpha)  # one training batch sets the running stddev
+    D.eval()
+    penalty = gradient_penalty(D, real, fake, stage, fade_alpha, rng=torch.Generator().manual_seed(7))
+    expected = slow_gradient_penalty(D, real, fake, stage, fade_alpha, seed=7)
+    torch.testing.assert_close(penalty, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_gradient_penalty_is_differentiable_and_seeded(setup):
+    _, D, real, _, fake = setup
+    first = gradient_penalty(D, real, fake, STAGE, FADE_ALPHA, rng=torch.Generator().manual_seed(4))
+    again = gradient_penalty(D, real, fake, STAGE, FADE_ALPHA, rng=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(first, again)
+    first.backward()
+    assert nonzero_gradient(D.from_image[STAGE][0].weight)
+
+
+class LinearCritic(nn.Module):
+    """``score = gain * <w, x>`` with ``||w|| = 1``: the gradient norm is ``gain`` everywhere."""
+
+    def __init__(self, side: int, gain: float):
+        super().__init__()
+        direction = torch.randn(side * side, generator=torch.Generator().manual_seed(0))
+        self.weight = nn.Parameter(gain * direction / direction.norm())
+
+    def forward(self, images, stage, fade_alpha):
+        return images.flatten(1) @ self.weight, images.new_zeros(images.shape[0], 2)
+
+
+@pytest.mark.parametrize(("gain", "expected"), [(1.0, 0.0), (3.0, 4.0), (0.5, 0.25), (0.0, 1.0)])
+def test_gradient_penalty_of_a_linear_critic(gain, expected):
+    critic = LinearCritic(8, gain)
+    real, fake = torch.randn(2, 5, 1, 8, 8)
+    penalty = gradient_penalty(critic, real, fake, 1, 1.0)
+    assert penalty.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_gradient_penalty_rejects_mismatched_shapes(setup):
+    _, D, real, _, fake = setup
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_penalty(D, real, fake[:2], STAGE, FADE_ALPHA)

@@ -1,0 +1,129 @@
+"""The progressive schedule: a pure function of (stage, images_seen, n_train_images)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pacgan_lite.schedule import Schedule, SchedulePoint, resolution
+
+PAPER = Schedule.paper()
+N = 1000  # training images; a paper stage is 100 epochs = 100,000 images, faded in over 50,000
+
+
+def test_paper_values():
+    assert PAPER.epochs_per_stage == (100,) * 7
+    assert PAPER.batch_sizes == (32, 32, 32, 16, 16, 16, 16)
+    assert PAPER.critic_iterations == (1, 1, 1, 1, 1, 2, 2)
+    assert PAPER.fade_fraction == 0.5
+    assert PAPER.n_stages == 7
+    assert [resolution(s) for s in range(7)] == [4, 8, 16, 32, 64, 128, 256]
+
+
+AT_CASES = [
+    # stage, images_seen, n_train_images -> resolution, fade_alpha, batch_size, critic_iterations, epoch, stage_done
+    ((0, 0, N), (4, 1.0, 32, 1, 0, False)),
+    ((0, 37_123, N), (4, 1.0, 32, 1, 37, False)),
+    ((0, 100_000, N), (4, 1.0, 32, 1, 100, True)),
+    ((1, 0, N), (8, 0.0, 32, 1, 0, False)),
+    ((1, 12_500, N), (8, 0.25, 32, 1, 12, False)),
+    ((1, 25_000, N), (8, 0.5, 32, 1, 25, False)),
+    ((1, 50_000, N), (8, 1.0, 32, 1, 50, False)),
+    ((1, 75_500, N), (8, 1.0, 32, 1, 75, False)),
+    ((3, 10_000, N), (32, 0.2, 16, 1, 10, False)),
+    ((5, 0, N), (128, 0.0, 16, 2, 0, False)),
+    ((6, 99_999, N), (256, 1.0, 16, 2, 99, False)),
+    ((6, 100_000, N), (256, 1.0, 16, 2, 100, True)),
+    ((6, 100_016, N), (256, 1.0, 16, 2, 100, True)),
+    ((2, 999, 37), (16, 999 / 1850, 32, 1, 27, False)),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), AT_CASES)
+def test_paper_schedule_points(args, expected):
+    stage = args[0]
+    point = PAPER.at(*args)
+    assert point == SchedulePoint(stage, *expected)
+
+
+CUSTOM_CASES = [
+    # a 2-stage schedule of 10 epochs, faded in over the first 25% (100 of 400 images with N = 40)
+    ((1, 0, 40), (8, 0.0, 4, 3, 0, False)),
+    ((1, 50, 40), (8, 0.5, 4, 3, 1, False)),
+    ((1, 100, 40), (8, 1.0, 4, 3, 2, False)),
+    ((1, 400, 40), (8, 1.0, 4, 3, 10, True)),
+    ((0, 399, 40), (4, 1.0, 8, 1, 9, False)),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), CUSTOM_CASES)
+def test_custom_schedule_points(args, expected):
+    schedule = Schedule(epochs_per_stage=(10, 10), batch_sizes=(8, 4), critic_iterations=(1, 3), fade_fraction=0.25)
+    assert schedule.at(*args) == SchedulePoint(args[0], *expected)
+
+
+@pytest.mark.parametrize("stage", range(7))
+def test_fade_alpha_is_monotone_and_reaches_one_at_half_the_stage(stage):
+    alphas = [PAPER.at(stage, images, N).fade_alpha for images in range(0, 100_001, 500)]
+    assert alphas == sorted(alphas)
+    assert all(0.0 <= a <= 1.0 for a in alphas)
+    assert PAPER.at(stage, 50_000, N).fade_alpha == 1.0
+    assert PAPER.at(stage, 0, N).fade_alpha == (1.0 if stage == 0 else 0.0)
+    if stage > 0:
+        assert PAPER.at(stage, 49_999, N).fade_alpha < 1.0
+
+
+def test_recomputing_gives_identical_points():
+    # Resume and sampling recompute the point; two equal schedules must agree, whatever was asked before.
+    rebuilt = Schedule(list(PAPER.epochs_per_stage), list(PAPER.batch_sizes), list(PAPER.critic_iterations))
+    assert rebuilt == PAPER and hash(rebuilt) == hash(PAPER)
+    probes = [(s, images, N) for s in range(7) for images in (0, 1, 33_333, 50_000, 100_000)]
+    first = [PAPER.at(*probe) for probe in probes]
+    assert [rebuilt.at(*probe) for probe in reversed(probes)] == first[::-1]
+    assert [PAPER.at(*probe) for probe in probes] == first
+
+
+def test_curve_covers_every_stage_in_order():
+    rows = PAPER.curve(N, points_per_stage=11)
+    assert len(rows) == 7 * 11
+    assert rows[0]["progress"] == 0.0 and rows[-1]["progress"] == 7.0
+    assert [row["total_images"] for row in rows] == sorted(row["total_images"] for row in rows)
+    assert rows[-1]["total_images"] == 7 * 100_000
+    assert {"stage", "resolution", "fade_alpha", "batch_size", "critic_iterations", "epoch", "stage_done",
+            "images_seen", "total_images", "progress"} <= set(rows[0])
+    stage_one = [row for row in rows if row["stage"] == 1]
+    assert [row["fade_alpha"] for row in stage_one] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert {row["resolution"] for row in stage_one} == {8}
+
+
+BAD_SCHEDULES = [
+    ({"epochs_per_stage": (1, 1), "batch_sizes": (8,), "critic_iterations": (1, 1)}, "one entry per stage"),
+    ({"epochs_per_stage": (), "batch_sizes": (), "critic_iterations": ()}, "1..7 stages"),
+    ({"epochs_per_stage": (1,) * 8, "batch_sizes": (8,) * 8, "critic_iterations": (1,) * 8}, "1..7 stages"),
+    ({"epochs_per_stage": (0, 1), "batch_sizes": (8, 8), "critic_iterations": (1, 1)}, "epochs_per_stage must hold"),
+    ({"epochs_per_stage": (1, 1), "batch_sizes": (8, -8), "critic_iterations": (1, 1)}, "batch_sizes must hold"),
+    ({"epochs_per_stage": (1, 1.5), "batch_sizes": (8, 8), "critic_iterations": (1, 1)}, "epochs_per_stage must hold"),
+    ({"epochs_per_stage": (1, 1), "batch_sizes": (8, 8), "critic_iterations": (1, True)}, "critic_iterations must"),
+    ({"epochs_per_stage": (1,), "batch_sizes": (8,), "critic_iterations": (1,), "fade_fraction": 0.0}, "fade_fraction"),
+    ({"epochs_per_stage": (1,), "batch_sizes": (8,), "critic_iterations": (1,), "fade_fraction": 1.5}, "fade_fraction"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), BAD_SCHEDULES)
+def test_bad_schedules_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Schedule(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [((7, 0, N), r"stage must be in 0..6"), ((-1, 0, N), r"stage must be in 0..6"), ((1, -1, N), "images_seen"),
+     ((1, 0, 0), "n_train_images")],
+)
+def test_bad_progress_raises(args, match):
+    with pytest.raises(ValueError, match=match):
+        PAPER.at(*args)
+
+
+def test_curve_needs_two_points_per_stage():
+    with pytest.raises(ValueError, match="points_per_stage"):
+        PAPER.curve(N, points_per_stage=1)
