@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from .. import __version__
 from ..cohort import CohortParams, make_cohort
 from ..paths import data_root
 from .layout import METADATA_FILE, read_metadata, write_dataset
@@ -37,15 +38,20 @@ def write_cohort(params: CohortParams, folder: str | Path, workers: int = 0, pro
     cohort = make_cohort(params, workers=workers or None, progress=progress)
     images = cohort.images.transpose(1, 2, 0)[:, :, None, :]  # [N, W, H] -> [W, H, 1, N]
     metadata = {"name": "embedded synthetic AD/CN cohort", "description": DESCRIPTION,
-                "cohort_params": dataclasses.asdict(params)}
+                "cohort_params": dataclasses.asdict(params), "generator_version": __version__}
     return write_dataset(folder, images, cohort.labels, cohort.class_names, metadata=metadata,
                          extra_tables={TRUTH_FILE: cohort.truth}, overwrite=overwrite)
 
 
 def ensure_cohort(params: CohortParams, root: str | Path | None = None, workers: int = 0,
                   progress: bool = True) -> Path:
-    """The cached cohort folder for ``params`` under ``<data>/cohorts/``, made first if missing or stale."""
+    """The cached cohort folder for ``params`` under ``<data>/cohorts/``, made first if missing or stale.
+
+    A cache made by another version of the kit counts as stale: the generator may have changed.
+    """
     folder = Path(root or data_root()) / "cohorts" / cohort_name(params)
-    if (folder / METADATA_FILE).is_file() and read_metadata(folder).get("cohort_params") == dataclasses.asdict(params):
-        return folder
+    if (folder / METADATA_FILE).is_file():
+        meta = read_metadata(folder)
+        if meta.get("cohort_params") == dataclasses.asdict(params) and meta.get("generator_version") == __version__:
+            return folder
     return write_cohort(params, folder, workers=workers, progress=progress, overwrite=True)
