@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -43,6 +44,33 @@ def _prepare(args: argparse.Namespace) -> None:
     print(prepared.summary.to_string())
 
 
+def _train(args: argparse.Namespace) -> None:
+    from .config import load_profile
+    from .data.prepare import prepare
+    from .paths import resolve
+    from .training import read_reference_config, train
+
+    overrides = []
+    if args.reference_config:  # the reference's config.json first, so --set still wins
+        reference = read_reference_config(args.reference_config)
+        overrides += [f"{key}={json.dumps(value)}" for key, value in reference.overrides.items()]
+        for key, advice in reference.not_used.items():
+            print(f"reference option {key} not used: {advice}")
+    overrides += list(args.set)
+    data = resolve(args.data) if args.data else None
+    if data is not None and (data / "train").is_dir() and (data / "test").is_dir():
+        config = load_profile(args.profile, overrides)  # an already prepared folder
+        train_folder, test_folder = data / "train", data / "test"
+    else:
+        if data is not None:
+            overrides.append(f"data.source={data}")
+        config = load_profile(args.profile, overrides)
+        prepared = prepare(config)
+        train_folder, test_folder = prepared.train, prepared.test
+    result = train(config, train_folder, test_folder=test_folder, run_dir=args.out, resume=args.resume)
+    print(f"run folder: {result.run_dir}")
+
+
 def _notebooks(args: argparse.Namespace) -> None:
     from .notebooks import run_all
 
@@ -77,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--out", help="output folder (default: data/prepared/<source>-<options hash>)")
     prepare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an option")
     prepare.set_defaults(func=_prepare)
+
+    train = commands.add_parser("train", help="train PACGAN stage by stage into a run folder")
+    train.add_argument("--profile", default="teaching")
+    train.add_argument("--data", help="a prepared folder (with train/ and test/) or a source data set "
+                                      "(default: the embedded cohort, prepared on the fly)")
+    train.add_argument("--out", help="run folder (default: runs/<id>-<profile>-<mode>, or the --resume folder)")
+    train.add_argument("--resume", help="checkpoint to continue from exactly (latest.pt, stage<s>-best.pt)")
+    train.add_argument("--reference-config", help="the reference's config.json: its values as overrides")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override an option, e.g. train.stages=3")
+    train.set_defaults(func=_train)
 
     notebooks = commands.add_parser("notebooks", help="execute the numbered notebooks headless with papermill")
     notebooks.add_argument("--profile", default="teaching")

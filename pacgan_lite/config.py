@@ -22,6 +22,7 @@ import yaml
 
 from .cohort import CohortParams
 from .errors import ConfigError
+from .losses import LossWeights
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
@@ -54,6 +55,67 @@ class SplitOptions:
 
 
 @dataclass(frozen=True)
+class ModelOptions:
+    """Network widths (paper defaults). Image channels and the class count come from the data."""
+
+    z_dim: int = 512
+    embedding_dim: int = 3  # length of the learned class embedding joined to z
+    base_channels: int = 512  # channels at 4x4; stage i has int(base_channels * channel_factors[i])
+    channel_factors: tuple[float, ...] = (1.0, 1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)
+    aux_hidden: int = 150  # hidden width of the critic's class head
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The trainer's options (paper defaults); see :func:`pacgan_lite.training.train`.
+
+    Per-stage lists need at least ``stages`` entries; only the first ``stages`` are used.
+    """
+
+    stages: int = 7  # stages to train: 4 -> 4 * 2**(stages - 1) px
+    epochs_per_stage: tuple[int, ...] = (100,) * 7
+    batch_sizes: tuple[int, ...] = (32, 32, 32, 16, 16, 16, 16)  # global batch (split over DDP ranks)
+    critic_iterations: tuple[int, ...] = (1, 1, 1, 1, 1, 2, 2)
+    fade_fraction: float = 0.5  # fade_alpha reaches 1 after this fraction of a stage's images
+    learning_rate: float = 1e-3
+    betas: tuple[float, ...] = (0.5, 0.999)  # Adam, both networks
+    loss: LossWeights = field(default_factory=LossWeights)
+    gradient_penalty_interval: int = 1  # >1: lazy R1-style penalty every k critic steps
+    validate: bool = True  # select the best epoch per stage on the val split
+    selection_start: float = 0.6  # evaluate from this fraction of a stage's epochs on
+    validation_fakes_per_class: int = 100  # generated images per class for the fake AUC
+    final_mode: bool = False  # retrain on train+val up to each stage's selected epoch (same fade), then test
+    selection_from: str | None = None  # final mode: the validation run folder (its selection.json)
+    ema: bool = False  # keep an exponential moving average of G (off in the paper)
+    ema_half_life_images: int = 10_000
+    reset_optimizers_per_stage: bool = False  # fresh Adam moments at each new stage (PGGAN); paper: keep
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1"
+    amp: bool = True  # CUDA only: bf16 autocast (fp16 + GradScaler where bf16 is missing)
+    progress: bool = True  # tqdm bars; turn off for headless logs
+    sample_seed: int = 123  # fixed z of the per-stage sample grids
+    samples_per_class: int = 8  # grid columns; one row per class
+    checkpoint_every_epochs: int = 1  # latest.pt every N epochs (and always at stage ends)
+    eval_batch_size: int = 64  # batch size of validation/test forward passes
+
+    def __post_init__(self):
+        if self.stages < 1:
+            raise ValueError(f"train.stages must be >= 1, got {self.stages}")
+        for name in ("epochs_per_stage", "batch_sizes", "critic_iterations"):
+            if len(getattr(self, name)) < self.stages:
+                raise ValueError(f"train.{name} needs at least train.stages = {self.stages} entries, "
+                                 f"got {list(getattr(self, name))}")
+        if not 0.0 <= self.selection_start <= 1.0:
+            raise ValueError(f"train.selection_start must be in [0, 1], got {self.selection_start}")
+        if len(self.betas) != 2:
+            raise ValueError(f"train.betas must have two entries, got {list(self.betas)}")
+        for name in ("checkpoint_every_epochs", "gradient_penalty_interval", "samples_per_class",
+                     "validation_fakes_per_class", "eval_batch_size", "ema_half_life_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class KitConfig:
     """All options of a kit run, grouped in sections."""
 
@@ -62,6 +124,8 @@ class KitConfig:
     cohort: CohortParams = field(default_factory=CohortParams)
     matching: MatchingOptions = field(default_factory=MatchingOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
+    model: ModelOptions = field(default_factory=ModelOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,83 @@
+"""Multi-process data-parallel training, launched by ``torchrun`` (env RANK, WORLD_SIZE, LOCAL_RANK).
+
+Every rank holds G and D wrapped in ``DistributedDataParallel`` (never ``nn.DataParallel``), takes its
+shard of each epoch's permutation, and DDP averages the gradients during ``backward``, so all ranks keep
+identical weights (DDP copies rank 0's weights to the others when it wraps them).
+
+* ``find_unused_parameters=True``: at stage s the layers of later stages get no gradient.
+* The critic step runs the wrapped D three times (real, fake, the gradient-penalty mix) before one
+  ``backward``; the penalty's ``autograd.grad`` is taken with respect to the images only, so DDP's
+  gradient hooks fire once, in that ``backward``.
+* The generator step runs the *unwrapped* D (frozen), so no reduction waits for D's gradients.
+* The critic's minibatch-stddev feature is computed per rank, over that rank's part of the batch (as
+  with one GPU per chunk in the reference); buffers are not synchronized in the forward pass, so each rank keeps its running value,
+  and the values are averaged over ranks at the end of each epoch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+_DDP_ARGUMENTS = inspect.signature(DistributedDataParallel.__init__).parameters
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """This process's place: ``rank`` of ``world_size``; ``local_rank`` picks its GPU."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, permutation: torch.Tensor) -> torch.Tensor:
+        """This rank's indices: every ``world_size``-th, after cutting to a multiple of ``world_size``."""
+        usable = len(permutation) - len(permutation) % self.world_size
+        return permutation[:usable][self.rank::self.world_size]
+
+    def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
+        """``module`` in ``DistributedDataParallel`` (see the module docstring), or itself for one process."""
+        if not self.enabled:
+            return module
+        # Keep rank-local buffers in the forward pass; newer torch renames the switch.
+        no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in _DDP_ARGUMENTS
+                          else {"broadcast_buffers": False})
+        return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                       find_unused_parameters=True, gradient_as_bucket_view=True, **no_buffer_sync)
+
+    def average_buffers(self, module: nn.Module) -> None:
+        """Average floating-point buffers (the running minibatch-stddev) over the ranks."""
+        if not self.enabled:
+            return
+        for buffer in module.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer)
+                buffer /= self.world_size
+
+
+def init_distributed(device_type: str) -> DistributedContext:
+    """The context from torchrun's environment; initializes the process group when WORLD_SIZE > 1.
+
+    The backend is NCCL on CUDA and gloo on CPU.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return DistributedContext()
+    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    return context

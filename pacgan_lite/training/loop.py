@@ -1,0 +1,336 @@
+"""The PACGAN training loop: progressive stages, WGAN-GP + ACGAN steps, selection, checkpoints, resume.
+
+The loop takes a :class:`~pacgan_lite.config.KitConfig` and data folders; it parses no arguments (the CLI
+and the notebooks build the config). One stage at a time:
+
+* the stage's images are one tensor on the device, visited in a seeded permutation each epoch;
+* per batch: ``critic_iterations`` critic updates, then one generator update, each with a fresh z; the
+  fakes use **the labels of the real batch** (as the reference); ``fade_alpha`` comes from the schedule
+  as a pure function of the images seen in the stage;
+* after each epoch: a ``stats.jsonl`` record, from ``selection_start`` on a validation of the class head
+  (set-level AUC on real and generated images, see :mod:`.selection`), ``latest.pt``;
+* at the stage's end: ``stage{s}-final.pt`` (the last epoch), the selected epoch's weights carried into
+  the next stage, ``stage{s}-best.pt`` (resumable: it is the next stage's start) and a sample grid.
+
+Final mode retrains from scratch on train+val, each stage up to the selected (1-based) epoch of a
+validation run, with that run's fade-in timing, and scores the critic's class head on the test set.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..config import KitConfig
+from ..data import check_dataset
+from ..errors import ConfigError, DataError
+from ..paths import resolve, runs_root
+from ..schedule import resolution
+from . import setup
+from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .distributed import init_distributed
+from .run_dir import RunLog, open_run_dir, save_image_grid
+from .selection import (
+    BestEpoch,
+    classifier_auc,
+    first_selection_epoch,
+    generate_balanced,
+    selected_epochs,
+    write_selection,
+)
+from .step import TrainingStep
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight became NaN or Inf; the last good checkpoint is left as it was."""
+
+
+@dataclass
+class TrainResult:
+    """What a call of :func:`train` leaves: the run folder, the live networks and the per-stage records."""
+
+    run_dir: Path | None
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    generator_ema: torch.nn.Module | None
+    selections: list[dict] = field(default_factory=list)  # per finished stage: the selected epoch
+    test_metrics: list[dict] = field(default_factory=list)  # final mode: per stage, the test AUC
+    stage: int = 0  # where training stands (the next stage to train, or the current one)
+    epoch: int = 0
+
+
+def train(config: KitConfig, train_folder: str | Path, *, test_folder: str | Path | None = None,
+          run_dir: str | Path | None = None, resume: str | Path | None = None, stages: int | None = None,
+          max_epochs: int | None = None, echo: bool = True) -> TrainResult:
+    """Train (or continue) PACGAN; see the module docstring.
+
+    Args:
+        config: the resolved options (``config.model`` and ``config.train`` are used).
+        train_folder: a prepared ``train/`` folder (labels with ``Split`` = train | val).
+        test_folder: the prepared ``test/`` folder, scored in final mode.
+        run_dir: the run folder; default: a new ``runs/<id>-<desc>``, or the folder of ``resume``.
+        resume: a checkpoint to continue from exactly (``latest.pt``, ``stage{s}-best.pt``, ...).
+        stages: stop after this many stages (default ``config.train.stages``): the notebooks train one
+            stage per cell with ``resume=...`` and ``stages=k``.
+        max_epochs: stop after this many epochs in this call (a clean interruption; ``latest.pt`` holds
+            the state when ``train.checkpoint_every_epochs`` is 1).
+        echo: print the log lines too.
+    """
+    trainer = Trainer(config, Path(train_folder), test_folder=test_folder, run_dir=run_dir, resume=resume,
+                      echo=echo)
+    return trainer.run(stages, max_epochs)
+
+
+class Trainer:
+    """The state of one training run; :func:`train` is the usual entry point."""
+
+    def __init__(self, config: KitConfig, train_folder: Path, *, test_folder=None, run_dir=None, resume=None,
+                 echo=True):
+        self.config, self.options = config, config.train
+        self.device = setup.resolve_device(self.options.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = init_distributed(self.device.type)
+        self.precision = setup.precision_for(self.device, self.options.amp)
+        self.train_folder, self.test_folder = train_folder, None if test_folder is None else Path(test_folder)
+        info = check_dataset(train_folder)
+        self.class_names = info.class_names
+        self.schedule = setup.schedule_for(self.options)
+        # Epochs to train per stage; final mode stops at the validation run's selected (1-based) epoch,
+        # with the same fade-in timing as that run (the schedule keeps the profile's epochs).
+        self.stage_epochs = self.schedule.epochs_per_stage
+        if self.options.final_mode:
+            if not self.options.selection_from:
+                raise ConfigError("train.selection_from", "train.selection_from", "final mode needs the "
+                                  "validation run", "set train.selection_from to its run folder")
+            self.stage_epochs = tuple(selected_epochs(resolve(self.options.selection_from)))
+            if len(self.stage_epochs) < self.schedule.n_stages:
+                raise ConfigError(self.options.selection_from, "train.selection_from",
+                                  f"has {len(self.stage_epochs)} stages, {self.schedule.n_stages} are trained",
+                                  "finish the validation run or lower train.stages")
+        if len(config.model.channel_factors) < self.schedule.n_stages:
+            raise ConfigError("model.channel_factors", "model.channel_factors", f"has {len(config.model.channel_factors)}"
+                              f" entries for {self.schedule.n_stages} stages", "give one factor per stage")
+        if resolution(self.schedule.n_stages - 1) not in info.sizes:
+            raise DataError(train_folder, "Real{s}x{s}.nii.gz", f"{self.schedule.n_stages} stages need "
+                            f"{resolution(self.schedule.n_stages - 1)} px, the data have {list(info.sizes)}",
+                            "lower train.stages or prepare data at a higher resolution")
+        self.validating = self.options.validate and not self.options.final_mode
+        self.arch = setup.architecture(config.model, len(self.class_names), info.channels)
+
+        torch.manual_seed(self.options.seed)
+        self.G, self.D = (net.to(self.device, memory_format=self.precision.memory_format)
+                          for net in setup.build_networks(self.arch))
+        self.G_ema = setup.make_ema(self.G) if self.options.ema else None
+        self.permutation_rng = torch.Generator().manual_seed(self.options.seed)
+        # Each rank draws its own z; the permutation is shared (each rank takes its shard).
+        self.noise_rng = torch.Generator(self.device).manual_seed(self.options.seed * 65_537 + 1 + self.dist.rank)
+        self.step = TrainingStep(self.G, self.D, self.G_ema, self.options, self.precision, self.dist, self.noise_rng)
+        self.stage = self.epoch = self.images_seen = 0
+        self.best, self.selections, self.test_metrics = BestEpoch(), [], []
+        if resume is not None:
+            self._restore(load_checkpoint(resume, self.arch))
+        mode = "final" if self.options.final_mode else "val" if self.validating else "train"
+        self.run_dir = (open_run_dir(run_dir, resume, runs_root(), f"{config.profile}-{mode}")
+                        if self.dist.is_main else None)
+        self.log = RunLog(self.run_dir, echo)
+        self._write_options(resume)
+
+    # ----------------------------------------------------------------------------------------- driving
+
+    def run(self, stages: int | None = None, max_epochs: int | None = None) -> TrainResult:
+        end_stage = self.schedule.n_stages if stages is None else stages
+        if not 1 <= end_stage <= self.schedule.n_stages:
+            raise ConfigError("train()", "stages", f"must be in 1..{self.schedule.n_stages}, got {stages}",
+                              "train at most train.stages stages")
+        epochs_run = 0
+        while self.stage < end_stage:
+            self._load_stage_data()
+            if self.stage > 0 and self.epoch == 0 and self.options.reset_optimizers_per_stage:
+                self.step.new_optimizers()
+            stage_epochs = self.stage_epochs[self.stage]
+            with tqdm(total=(stage_epochs - self.epoch) * self._batches_per_epoch(), leave=False,
+                      desc=f"stage {self.stage} ({resolution(self.stage)} px)", unit="batch",
+                      disable=not (self.options.progress and self.dist.is_main)) as bar:
+                while self.epoch < stage_epochs:
+                    if max_epochs is not None and epochs_run >= max_epochs:
+                        return self._result()
+                    self._train_epoch(bar)
+                    epochs_run += 1
+            self._finish_stage()
+        return self._result()
+
+    def _result(self) -> TrainResult:
+        self.log.log(f"stopped at stage {self.stage}, epoch {self.epoch}")
+        return TrainResult(self.run_dir, self.G, self.D, self.G_ema, list(self.selections),
+                           list(self.test_metrics), self.stage, self.epoch)
+
+    def _load_stage_data(self) -> None:
+        size = resolution(self.stage)
+        train_splits = ("train", "val") if self.options.final_mode else ("train",)
+        images, self.train_labels = setup.load_split(self.train_folder, size, train_splits)
+        self.train_images = images.to(self.device, memory_format=self.precision.memory_format)
+        self.train_labels = self.train_labels.to(self.device)
+        if self.validating:
+            self.val_images, self.val_labels = setup.load_split(self.train_folder, size, ("val",))
+            if len(self.val_labels) == 0:
+                raise DataError(self.train_folder / "labels.csv", "Split", "no 'val' rows to validate on",
+                                "prepare with split.val_fraction > 0, or set train.validate=false")
+
+    def _batches_per_epoch(self) -> int:
+        local = len(self.train_labels) // self.dist.world_size
+        return math.ceil(local / self._local_batch())
+
+    def _local_batch(self) -> int:
+        return max(1, self.schedule.batch_sizes[self.stage] // self.dist.world_size)
+
+    # --------------------------------------------------------------------------------------- one epoch
+
+    def _train_epoch(self, bar) -> None:
+        n_train = len(self.train_labels)
+        indices = self.dist.shard(torch.randperm(n_train, generator=self.permutation_rng)).to(self.device)
+        sums, counts = defaultdict(float), defaultdict(int)
+        start = time.perf_counter()
+        for batch in indices.split(self._local_batch()):
+            point = self.schedule.at(self.stage, self.images_seen, n_train)
+            terms = self.step(self.train_images[batch], self.train_labels[batch], point)
+            for name, value in terms.items():
+                sums[name] = sums[name] + value  # device tensors: no host sync inside the epoch
+                counts[name] += 1
+            self.images_seen += len(batch) * self.dist.world_size
+            bar.update(1)
+        self.epoch += 1
+        means = {name: float(total / counts[name]) for name, total in sums.items()}
+        seconds = time.perf_counter() - start
+        self._check_finite(means)
+        for net in (self.G, self.D):
+            self.dist.average_buffers(net)
+        fade_alpha = self.schedule.at(self.stage, self.images_seen, n_train).fade_alpha
+        record = {"stage": self.stage, "epoch": self.epoch, "resolution": resolution(self.stage),
+                  "fade_alpha": fade_alpha, "images_seen": self.images_seen, **means,
+                  "images_per_second": len(indices) * self.dist.world_size / seconds, "seconds": seconds}
+        if self.validating and self.epoch >= first_selection_epoch(
+                self.schedule.epochs_per_stage[self.stage], self.options.selection_start):
+            record.update(self._validate(fade_alpha))
+        self.log.stats(record)
+        bar.set_postfix(epoch=self.epoch, loss_D=f"{means['critic_loss']:.3f}",
+                        loss_G=f"{means['generator_loss']:.3f}", img_s=f"{record['images_per_second']:.0f}")
+        if self.epoch % self.options.checkpoint_every_epochs == 0:
+            self._save("latest.pt")
+
+    def _check_finite(self, means: dict[str, float]) -> None:
+        bad = [name for name, value in means.items() if not math.isfinite(value)]
+        bad += [f"weights of {name}" for name, net in (("G", self.G), ("D", self.D))
+                if not all(torch.isfinite(p).all() for p in net.parameters())]
+        if bad:
+            message = (f"training diverged at stage {self.stage} ({resolution(self.stage)} px), epoch "
+                       f"{self.epoch}: {', '.join(bad)} not finite. The last good checkpoint is kept; lower "
+                       f"train.learning_rate or raise train.loss.gradient_penalty and resume from it.")
+            self.log.log(message)
+            raise TrainingDiverged(message)
+
+    def _validate(self, fade_alpha: float) -> dict:
+        """Set-level AUC of D's class head on real val images and on balanced fixed-seed fakes."""
+        o, stage = self.options, self.stage
+        auc_real, ce_real = classifier_auc(self.D, self.val_images, self.val_labels, stage, fade_alpha,
+                                           o.eval_batch_size, self.device)
+        fakes, fake_labels = generate_balanced(self._sampling_generator(), o.validation_fakes_per_class, stage,
+                                               fade_alpha, o.sample_seed + 1, o.eval_batch_size, self.device)
+        auc_fake, ce_fake = classifier_auc(self.D, fakes, fake_labels, stage, fade_alpha, o.eval_batch_size,
+                                           self.device)
+        score = auc_real + auc_fake
+        improved = self.best.offer(self.epoch, score, self.step.state())
+        return {"val_auc_real": auc_real, "val_auc_fake": auc_fake, "val_class_real": ce_real,
+                "val_class_fake": ce_fake, "selection_score": score, "best_so_far": improved}
+
+    def _sampling_generator(self) -> torch.nn.Module:
+        return self.G if self.G_ema is None else self.G_ema
+
+    # ------------------------------------------------------------------------------------- stage end
+
+    def _finish_stage(self) -> None:
+        stage, stage_epochs = self.stage, self.stage_epochs[self.stage]
+        self._save(f"stage{stage}-final.pt")
+        if self.best.snapshot is None:  # no validation (or no finite score): keep the last epoch
+            selected, score = stage_epochs, None
+        else:
+            selected, score = self.best.epoch, self.best.score
+            self.step.load_state(self.best.snapshot)
+        self.log.log(f"stage {stage} ({resolution(stage)} px): selected epoch {selected} of {stage_epochs}"
+                     + ("" if score is None else f" (AUC real + fake = {score:.4f})"))
+        self.selections.append({"stage": stage, "resolution": resolution(stage), "selected_epoch": selected,
+                                "epochs": stage_epochs, "score": score})
+        n_train = len(self.train_labels)
+        fade_alpha = self.schedule.at(stage, selected * n_train, n_train).fade_alpha
+        if self.run_dir is not None:
+            spc = self.options.samples_per_class
+            grid, _ = generate_balanced(self._sampling_generator(), spc, stage, fade_alpha,
+                                        self.options.sample_seed, self.options.eval_batch_size, self.device)
+            save_image_grid(grid, len(self.class_names), self.run_dir / f"samples-stage{stage}.png")
+            if self.validating:
+                write_selection(self.run_dir, self.selections)
+        if self.options.final_mode:
+            self._test(fade_alpha)
+        self.stage, self.epoch, self.images_seen, self.best = stage + 1, 0, 0, BestEpoch()
+        self._save(f"stage{stage}-best.pt")
+        self._save("latest.pt")
+
+    def _test(self, fade_alpha: float) -> None:
+        if self.test_folder is None:
+            self.log.log("final mode without a test folder: no test evaluation")
+            return
+        images, labels = setup.load_split(self.test_folder, resolution(self.stage), ("test",))
+        auc, cross_entropy = classifier_auc(self.D, images, labels, self.stage, fade_alpha,
+                                            self.options.eval_batch_size, self.device)
+        self.test_metrics.append({"stage": self.stage, "resolution": resolution(self.stage), "test_auc": auc,
+                                  "test_cross_entropy": cross_entropy, "n_test": len(labels)})
+        self.log.log(f"stage {self.stage} test: AUC {auc:.4f} on {len(labels)} images (set level)")
+        self.log.write_json("test_metrics.json", {"stages": self.test_metrics})
+
+    # ------------------------------------------------------------------------------- state and files
+
+    def _save(self, name: str) -> None:
+        if self.run_dir is None:
+            return
+        done = self.stage >= self.schedule.n_stages
+        fade_alpha = 1.0 if done else self.schedule.at(self.stage, self.images_seen, len(self.train_labels)).fade_alpha
+        save_checkpoint(self.run_dir / name, {
+            "architecture": self.arch, "class_names": self.class_names, "options": self.config.to_dict(),
+            **self.step.state(),
+            "position": {"stage": self.stage, "epoch": self.epoch, "images_seen": self.images_seen,
+                         "fade_alpha": fade_alpha, "critic_steps": self.step.critic_steps},
+            "selection": {"best": self.best.to_dict(), "stages": self.selections, "test": self.test_metrics},
+            "rng": rng_state(self.permutation_rng, self.noise_rng),
+        })
+
+    def _restore(self, payload: dict) -> None:
+        self.step.load_state(payload)
+        position = payload["position"]
+        self.stage, self.epoch = position["stage"], position["epoch"]
+        self.images_seen, self.step.critic_steps = position["images_seen"], position["critic_steps"]
+        self.best = BestEpoch.from_dict(payload["selection"]["best"])
+        self.selections = list(payload["selection"]["stages"])
+        self.test_metrics = list(payload["selection"]["test"])
+        restore_rng_state(payload["rng"], self.permutation_rng, self.noise_rng)
+
+    def _write_options(self, resume) -> None:
+        if resume is not None:
+            self.log.log(f"resumed from {resume} at stage {self.stage}, epoch {self.epoch} "
+                         f"({self.images_seen} images seen in the stage)")
+        if self.run_dir is None or (self.run_dir / "options.json").is_file():
+            return
+        self.log.write_json("options.json", {
+            "config": self.config.to_dict(), "train_folder": str(self.train_folder),
+            "test_folder": None if self.test_folder is None else str(self.test_folder),
+            "resume": None if resume is None else str(resume), "architecture": self.arch,
+            "class_names": self.class_names, "device": str(self.device), "world_size": self.dist.world_size,
+            "autocast": str(self.precision.autocast_dtype), "epochs_per_stage": self.stage_epochs[: self.schedule.n_stages],
+            "pacgan_lite_version": __version__, "torch_version": torch.__version__})
+        self.log.log(f"run folder {self.run_dir}; {self.schedule.n_stages} stages on {self.device} "
+                     f"(world size {self.dist.world_size})")

@@ -1,0 +1,48 @@
+"""Two CPU processes with the gloo backend (as torchrun would start them) end with identical weights."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from training_helpers import make_prepared, tiny_config
+
+from pacgan_lite.training import train
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _worker(rank: int, world_size: int, port: int, prepared, out) -> None:
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    try:
+        result = train(tiny_config(train__stages=2), prepared / "train", run_dir=out / "run", echo=False)
+        weights = {f"G.{k}": v for k, v in result.generator.state_dict().items()}
+        weights |= {f"D.{k}": v for k, v in result.discriminator.state_dict().items()}
+        torch.save({"weights": weights, "run_dir": str(result.run_dir)}, out / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
+    prepared = make_prepared(tmp_path)
+    mp.spawn(_worker, args=(2, _free_port(), prepared, tmp_path), nprocs=2, join=True)
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert rank0["weights"].keys() == rank1["weights"].keys()
+    for name, tensor in rank0["weights"].items():
+        assert torch.equal(tensor, rank1["weights"][name]), name
+    assert rank0["run_dir"] == str(tmp_path / "run") and rank1["run_dir"] == "None"  # only rank 0 writes
+    stats = (tmp_path / "run" / "stats.jsonl").read_text().splitlines()
+    assert len(stats) == 4  # 2 stages x 2 epochs, written once
+    assert (tmp_path / "run" / "latest.pt").is_file()

@@ -1,0 +1,201 @@
+"""The training loop at 4..16 px: run folder, exact resume, selection, final mode, NaN handling, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+from conftest import fake_images, fake_labels
+from training_helpers import TINY_TRAIN, make_prepared, tiny_config
+
+from pacgan_lite.cli import main
+from pacgan_lite.data import write_dataset
+from pacgan_lite.training import TrainingDiverged, load_checkpoint, train
+from pacgan_lite.training import loop as loop_module
+from pacgan_lite.training import selection as selection_module
+from pacgan_lite.training import step as step_module
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    return make_prepared(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def full_run(prepared, tmp_path_factory):
+    """One uninterrupted validation run, shared by the tests that only read it."""
+    return train(tiny_config(), prepared / "train", run_dir=tmp_path_factory.mktemp("runs") / "full", echo=False)
+
+
+def _weights(*modules):
+    return [t for m in modules for t in [*m.parameters(), *m.buffers()]]
+
+
+def _stats(run_dir):
+    return [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+
+
+def test_run_folder_holds_options_log_stats_samples_checkpoints(full_run):
+    run_dir = full_run.run_dir
+    options = json.loads((run_dir / "options.json").read_text())
+    assert options["config"]["train"]["stages"] == 3 and options["class_names"] == ["CN", "AD"]
+    stats = _stats(run_dir)
+    assert [(r["stage"], r["epoch"], r["resolution"]) for r in stats] == [
+        (0, 1, 4), (0, 2, 4), (1, 1, 8), (1, 2, 8), (2, 1, 16), (2, 2, 16)]
+    for key in ("fade_alpha", "critic_loss", "critic_score_real", "critic_score_fake", "critic_gradient_penalty",
+                "critic_class_real", "critic_class_fake", "generator_loss", "images_per_second", "seconds"):
+        assert all(key in r for r in stats), key
+    # selection_start 0.5 of 2 epochs: epoch 1 onwards is validated
+    assert all("val_auc_real" in r and "val_auc_fake" in r for r in stats)
+    assert stats[2]["fade_alpha"] == pytest.approx(1.0) and 0 < stats[2]["images_seen"]
+    for stage in range(3):
+        for name in (f"samples-stage{stage}.png", f"stage{stage}-best.pt", f"stage{stage}-final.pt"):
+            assert (run_dir / name).is_file(), name
+    assert "selected epoch" in (run_dir / "log.txt").read_text()
+    assert [s["stage"] for s in json.loads((run_dir / "selection.json").read_text())["stages"]] == [0, 1, 2]
+    assert full_run.stage == 3 and full_run.generator(torch.zeros(2, 8), torch.tensor([0, 1]), 2, 1.0).shape == (
+        2, 1, 16, 16)
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(full_run, prepared, tmp_path, stop_after):
+    config = tiny_config()
+    first = train(config, prepared / "train", run_dir=tmp_path / "run", max_epochs=stop_after, echo=False)
+    assert (first.stage, first.epoch) == divmod(stop_after, 2)
+    resumed = train(config, prepared / "train", resume=tmp_path / "run" / "latest.pt", echo=False)
+    assert resumed.run_dir == tmp_path / "run"
+    for mine, reference in zip(_weights(resumed.generator, resumed.discriminator),
+                               _weights(full_run.generator, full_run.discriminator), strict=True):
+        assert torch.equal(mine, reference)
+    assert [r["critic_loss"] for r in _stats(tmp_path / "run")] == [r["critic_loss"] for r in _stats(full_run.run_dir)]
+
+
+def test_one_stage_per_call_from_the_previous_stage_checkpoint(full_run, prepared, tmp_path):
+    config = tiny_config()
+    train(config, prepared / "train", run_dir=tmp_path / "run", stages=1, echo=False)
+    train(config, prepared / "train", resume=tmp_path / "run" / "stage0-best.pt", stages=2, echo=False)
+    last = train(config, prepared / "train", resume=tmp_path / "run" / "stage1-best.pt", stages=3, echo=False)
+    for mine, reference in zip(_weights(last.generator), _weights(full_run.generator), strict=True):
+        assert torch.equal(mine, reference)
+
+
+def test_best_snapshot_is_a_copy_and_is_carried_into_the_next_stage(prepared, tmp_path, monkeypatch):
+    """Scores fall with every validation, so epoch 1 is selected; later training must not change it."""
+    scores = iter(range(100, 0, -1))
+    monkeypatch.setattr(loop_module, "classifier_auc", lambda *args: (next(scores) / 200, 0.5))
+    config = tiny_config(train__epochs_per_stage=[3, 3, 3], train__selection_start=0.0, train__stages=2)
+    result = train(config, prepared / "train", run_dir=tmp_path / "run", echo=False)
+    best = load_checkpoint(tmp_path / "run" / "stage0-best.pt")
+    final = load_checkpoint(tmp_path / "run" / "stage0-final.pt")
+    stage0 = final["selection"]["best"]
+    assert stage0["epoch"] == 1 and [h["epoch"] for h in stage0["history"]] == [1, 2, 3]
+    assert best["position"] == {**best["position"], "stage": 1, "epoch": 0}
+    for name, snapshot in stage0["snapshot"]["generator"].items():
+        assert torch.equal(best["generator"][name], snapshot)
+    differs = [not torch.equal(final["generator"][n], s) for n, s in stage0["snapshot"]["generator"].items()]
+    assert any(differs), "the best snapshot followed the live weights"
+    assert "stage 0 (4 px): selected epoch 1 of 3" in (tmp_path / "run" / "log.txt").read_text()
+    assert [s["selected_epoch"] for s in result.selections] == [1, 1]
+
+
+def test_auc_is_computed_once_over_the_whole_set(prepared, tmp_path, monkeypatch):
+    sizes = []
+    real_set_auc = selection_module.set_auc
+
+    def spy(probabilities, labels):
+        sizes.append(len(labels))
+        return real_set_auc(probabilities, labels)
+
+    monkeypatch.setattr(selection_module, "set_auc", spy)
+    config = tiny_config(train__stages=1, train__eval_batch_size=3)  # batches of 3 must not matter
+    train(config, prepared / "train", run_dir=tmp_path / "run", echo=False)
+    assert sizes == [8, 8] * 2  # per validated epoch: 8 real val images, 2 x 4 fakes
+
+
+def test_set_auc_is_set_level_not_a_batch_average():
+    probabilities = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
+    labels = torch.tensor([0, 0, 1, 1])
+    # Set level: pairs (pos, neg) ranked right: 0.6 > 0.1, 0.6 < 0.8, 0.7 > 0.1, 0.7 < 0.8 -> 0.5
+    assert selection_module.set_auc(probabilities, labels) == pytest.approx(0.5)
+    assert torch.isnan(torch.tensor(selection_module.set_auc(probabilities[:2], labels[:2])))
+    three = torch.softmax(torch.randn(30, 3, generator=torch.Generator().manual_seed(0)), 1)
+    assert 0 <= selection_module.set_auc(three, torch.arange(30) % 3) <= 1
+
+
+def test_final_mode_trains_the_selected_epoch_counts_on_train_and_val(prepared, tmp_path):
+    validation_run = tmp_path / "validation"
+    validation_run.mkdir()
+    (validation_run / "selection.json").write_text(json.dumps({"stages": [
+        {"stage": 0, "selected_epoch": 2}, {"stage": 1, "selected_epoch": 1}, {"stage": 2, "selected_epoch": 3}]}))
+    config = tiny_config(train__final_mode=True, train__selection_from=str(validation_run),
+                         train__epochs_per_stage=[9, 9, 9])
+    result = train(config, prepared / "train", test_folder=prepared / "test", run_dir=tmp_path / "final",
+                   echo=False)
+    stats = _stats(tmp_path / "final")
+    assert [max(r["epoch"] for r in stats if r["stage"] == s) for s in range(3)] == [2, 1, 3]
+    assert stats[0]["images_seen"] == 24  # train + val
+    assert stats[2]["fade_alpha"] == pytest.approx(1 / 4.5)  # the fade of the 9-epoch validation schedule
+    assert not any("val_auc_real" in r for r in stats)
+    test = json.loads((tmp_path / "final" / "test_metrics.json").read_text())["stages"]
+    assert [t["stage"] for t in test] == [0, 1, 2] and all(0 <= t["test_auc"] <= 1 for t in test)
+    assert all(t["n_test"] == 8 for t in result.test_metrics)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(prepared, tmp_path, monkeypatch):
+    config = tiny_config()
+    train(config, prepared / "train", run_dir=tmp_path / "run", max_epochs=1, echo=False)
+    latest = tmp_path / "run" / "latest.pt"
+    digest = hashlib.sha256(latest.read_bytes()).hexdigest()
+    real_generator_loss = step_module.generator_loss
+
+    def poisoned(*args, **kwargs):
+        loss, terms = real_generator_loss(*args, **kwargs)
+        return loss * float("nan"), {**terms, "loss": terms["loss"] * float("nan")}
+
+    monkeypatch.setattr(step_module, "generator_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"stage 0 \(4 px\), epoch 2: .*generator_loss"):
+        train(config, prepared / "train", resume=latest, echo=False)
+    assert hashlib.sha256(latest.read_bytes()).hexdigest() == digest
+    payload = load_checkpoint(latest)
+    assert payload["position"]["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in payload["generator"].values())
+    assert "training diverged" in (tmp_path / "run" / "log.txt").read_text()
+
+
+def test_optional_ema_and_optimizer_reset(prepared, tmp_path):
+    config = tiny_config(train__ema=True, train__ema_half_life_images=16, train__reset_optimizers_per_stage=True,
+                         train__stages=2, train__validate=False)
+    result = train(config, prepared / "train", run_dir=tmp_path / "run", echo=False)
+    assert result.generator_ema is not None
+    ema, live = result.generator_ema.state_dict(), result.generator.state_dict()
+    assert any(not torch.equal(ema[k], live[k]) for k in live)
+    payload = load_checkpoint(tmp_path / "run" / "latest.pt")
+    assert payload["generator_ema"] is not None
+    # a reset at stage 1 leaves Adam's step count at stage 1's steps only (2 epochs of 2 batches)
+    steps = {int(s["step"]) for s in payload["optimizer_generator"]["state"].values()}
+    assert steps == {4}
+
+
+def test_cli_train_writes_the_run_folder(prepared, tmp_path, capsys):
+    out = tmp_path / "cli-run"
+    sets = [x for k, v in TINY_TRAIN.items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    args = ["train", "--profile", "smoke", "--data", str(prepared), "--out", str(out), *sets, "--set", "train.stages=1"]
+    assert main(args) == 0
+    assert (out / "latest.pt").is_file() and (out / "stats.jsonl").is_file() and (out / "samples-stage0.png").is_file()
+    assert "run folder" in capsys.readouterr().out
+
+
+def test_cli_train_prepares_a_source_data_set(tmp_path, monkeypatch):
+    labels = fake_labels(n_subjects=40, sessions=2)
+    write_dataset(tmp_path / "source", fake_images(len(labels), size=16), labels, ["CN", "AD"])
+    monkeypatch.setenv("PACGAN_LITE_DATA", str(tmp_path / "cache"))
+    sets = [x for k, v in TINY_TRAIN.items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    args = ["train", "--profile", "smoke", "--data", str(tmp_path / "source"), "--out", str(tmp_path / "run"),
+            *sets, "--set", "train.stages=1", "--set", "matching.caliper_years=6.0"]
+    assert main(args) == 0
+    options = json.loads((tmp_path / "run" / "options.json").read_text())
+    assert options["train_folder"].startswith(str(tmp_path / "cache")) and options["test_folder"].endswith("test")
