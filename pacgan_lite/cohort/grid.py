@@ -73,7 +73,10 @@ def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
     """
     affine = affine.astype(points.dtype)
     return np.stack(
-        [sum(affine[row, axis] * points[..., axis] for axis in range(3)) + affine[row, 3] for row in range(3)],
+        [
+            sum(affine[row, axis] * points[..., axis] for axis in range(3)) + affine[row, 3]
+            for row in range(3)
+        ],
         axis=-1,
     )
 
