@@ -172,15 +172,7 @@ def render_head_volume(
     snr: float,
 ) -> np.ndarray:
     """uint8 [grid.shape]: the posed head sampled on ``grid`` with bias field and Rician noise."""
-    layers = HeadLayers(
-        extra_axial_csf=float(rng.uniform(1.5, 3.0)),
-        inner_table=float(rng.uniform(1.2, 2.0)),
-        diploe=float(rng.uniform(1.5, 4.0)),
-        outer_table=float(rng.uniform(1.2, 2.0)),
-        temporalis=float(rng.uniform(3.0, 8.0)),
-        fat=float(rng.uniform(2.0, 5.0)),
-        skin=float(rng.uniform(1.2, 2.2)),
-    )
+    layers = HeadLayers.draw(rng, extra_axial_csf=float(rng.uniform(1.5, 3.0)))
     noise_grid = Grid.axis_aligned(
         [b[0] for b in HEAD_BOX_MM],
         DEFORMATION_GRID_MM,

@@ -35,6 +35,19 @@ class HeadLayers:
     fat: float
     skin: float
 
+    @classmethod
+    def draw(cls, rng: np.random.Generator, extra_axial_csf: float) -> HeadLayers:
+        """Random shells around a given extra-axial CSF width (the callers draw that width first)."""
+        return cls(
+            extra_axial_csf=extra_axial_csf,
+            inner_table=float(rng.uniform(1.2, 2.0)),
+            diploe=float(rng.uniform(1.5, 4.0)),
+            outer_table=float(rng.uniform(1.2, 2.0)),
+            temporalis=float(rng.uniform(3.0, 8.0)),
+            fat=float(rng.uniform(2.0, 5.0)),
+            skin=float(rng.uniform(1.2, 2.2)),
+        )
+
 
 @dataclass(frozen=True)
 class SubjectSpec:
@@ -170,15 +183,7 @@ def _draw_subject(index: int, label: int, params: CohortParams) -> SubjectSpec:
         mean, sd = 75.0, 6.5
     age = float(np.clip(rng.normal(mean, sd), *AGE_RANGE))
     group, severity, progression = _draw_severity(label, rng)
-    head = HeadLayers(
-        extra_axial_csf=float(rng.uniform(0.8, 1.8) + 0.03 * (age - 60.0)),
-        inner_table=float(rng.uniform(1.2, 2.0)),
-        diploe=float(rng.uniform(1.5, 4.0)),
-        outer_table=float(rng.uniform(1.2, 2.0)),
-        temporalis=float(rng.uniform(3.0, 8.0)),
-        fat=float(rng.uniform(2.0, 5.0)),
-        skin=float(rng.uniform(1.2, 2.2)),
-    )
+    head = HeadLayers.draw(rng, extra_axial_csf=float(rng.uniform(0.8, 1.8) + 0.03 * (age - 60.0)))
     return SubjectSpec(
         index=index,
         subject_id=f"S{index:04d}",
