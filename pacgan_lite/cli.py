@@ -20,7 +20,7 @@ def _cohort(args: argparse.Namespace) -> None:
                           overwrite=args.overwrite)
     print(f"cohort written to {folder}")
     if args.raw_heads:
-        poses = make_raw_heads(args.raw_heads, Path(args.out) / "raw", seed=args.seed)
+        poses = make_raw_heads(args.raw_heads, Path(args.out) / "raw", seed=args.seed, progress=not args.no_progress)
         print(f"{len(poses)} raw head volumes written to {Path(args.out) / 'raw'}")
 
 

@@ -33,6 +33,7 @@ class DataOptions:
     """Where the images come from."""
 
     source: str = "embedded"  # "embedded" (the synthetic cohort) or a folder in the reference layout
+    root: str = ""  # cache of generated/prepared data, relative to the repo root; "" = $PACGAN_LITE_DATA or data/
     workers: int = 0  # processes for cohort generation; 0 = all cores
     progress: bool = True  # progress bars (turn off for headless logs)
 

@@ -29,9 +29,10 @@ def resolve(path: str | os.PathLike) -> Path:
     return path if path.is_absolute() else repo_root() / path
 
 
-def data_root() -> Path:
-    """Where generated and prepared data sets are cached: ``$PACGAN_LITE_DATA`` or ``<root>/data``."""
-    return resolve(os.environ.get("PACGAN_LITE_DATA", "data"))
+def data_root(folder: str | os.PathLike = "") -> Path:
+    """Where generated and prepared data sets are cached: ``folder`` if given (relative to the repository
+    root), else ``$PACGAN_LITE_DATA``, else ``<root>/data``."""
+    return resolve(folder or os.environ.get("PACGAN_LITE_DATA", "data"))
 
 
 def runs_root() -> Path:

@@ -73,3 +73,21 @@ def test_too_small_a_data_set_names_its_labels_file(tmp_path):
     write_dataset(folder, fake_images(len(labels)), labels, ["CN", "AD"])
     with pytest.raises(DataError, match=r"small/labels\.csv: Subject_ID: test split: 6 subjects"):
         prepare(_config(folder, **{"matching.enabled": False}), out=tmp_path / "prepared")
+
+
+def test_data_root_option_decides_where_prepared_data_go(source, tmp_path):
+    prepared = prepare(_config(source, **{"data.root": str(tmp_path / "cache")}))
+    assert prepared.folder.parent == tmp_path / "cache" / "prepared"
+    assert (prepared.folder / "prepare.json").is_file()
+
+
+@pytest.mark.parametrize(("folder", "env", "expected"), [("mine", "elsewhere", "mine"), ("", "elsewhere", "elsewhere"),
+                                                         ("", None, "data")])
+def test_data_root_precedence(monkeypatch, folder, env, expected):
+    from pacgan_lite.paths import data_root, repo_root
+
+    if env is None:
+        monkeypatch.delenv("PACGAN_LITE_DATA", raising=False)
+    else:
+        monkeypatch.setenv("PACGAN_LITE_DATA", env)
+    assert data_root(folder) == repo_root() / expected

@@ -64,7 +64,8 @@ class PreparedData:
 def source_folder(config: KitConfig) -> Path:
     """The source data set: the cached embedded cohort, or the folder named in ``data.source``."""
     if config.data.source == "embedded":
-        return ensure_cohort(config.cohort, workers=config.data.workers, progress=config.data.progress)
+        return ensure_cohort(config.cohort, root=data_root(config.data.root), workers=config.data.workers,
+                             progress=config.data.progress)
     return resolve(config.data.source)
 
 
@@ -84,7 +85,7 @@ def prepare(config: KitConfig, out: str | Path | None = None) -> PreparedData:
         raise DataError(source.folder / LABELS_FILE, err.field, err.problem, err.fix) from err
     options = _options_key(config, source.folder)
     digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
-    folder = Path(out) if out else data_root() / "prepared" / f"{source.folder.name}-{digest}"
+    folder = Path(out) if out else data_root(config.data.root) / "prepared" / f"{source.folder.name}-{digest}"
     record = folder / PREPARE_FILE
     if not (record.is_file() and json.loads(record.read_text()).get("options") == options):
         _write_prepared(folder, source, labels, matching, options)
