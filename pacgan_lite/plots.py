@@ -146,3 +146,56 @@ def pyramid_figure(levels: dict[int, np.ndarray], image_id: int = 0) -> plt.Figu
         show_slice(ax, levels[size][:, :, 0, image_id], f"{size}×{size}")
     fig.tight_layout()
     return fig
+
+
+def schedule_figure(rows: list[dict]) -> plt.Figure:
+    """Resolution and ``fade_alpha`` against training progress (``rows`` from ``Schedule.curve``)."""
+    curve = pd.DataFrame(rows)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 4.2), sharex=True)
+    top.step(curve["progress"], curve["resolution"], where="post", color="tab:blue")
+    top.set_yscale("log", base=2)
+    top.set_yticks(sorted(curve["resolution"].unique()), [str(r) for r in sorted(curve["resolution"].unique())])
+    top.set_ylabel("resolution (px)")
+    bottom.plot(curve["progress"], curve["fade_alpha"], color="tab:orange")
+    bottom.set_ylabel("fade_alpha")
+    bottom.set_xlabel("stage (+ fraction of the stage done)")
+    top.set_title("the progressive schedule: each new resolution fades in over the first half of its stage")
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves_figure(stats: pd.DataFrame) -> plt.Figure:
+    """Per-epoch losses and critic scores (left) and the class head's validation AUCs (right)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
+    terms = {"critic_loss": "critic loss", "generator_loss": "generator loss",
+             "critic_wasserstein": "D(fake) - D(real)", "critic_gradient_penalty": "gradient penalty",
+             "critic_class_real": "class CE, real", "generator_class_fake": "class CE, generated"}
+    long = stats.melt(id_vars="epoch_index", value_vars=[c for c in terms if c in stats], var_name="term")
+    sns.lineplot(data=long.assign(term=long["term"].map(terms)), x="epoch_index", y="value", hue="term", ax=left)
+    left.set_xlabel("epoch (all stages)")
+    left.set_ylabel("")
+    left.set_title("losses")
+    if "val_auc_real" in stats:
+        aucs = stats.melt(id_vars="epoch_index", value_vars=["val_auc_real", "val_auc_fake"], var_name="images")
+        aucs["images"] = aucs["images"].map({"val_auc_real": "real validation", "val_auc_fake": "generated"})
+        sns.lineplot(data=aucs.dropna(), x="epoch_index", y="value", hue="images", marker="o", ax=right)
+        right.set_ylim(0.0, 1.02)
+    right.set_xlabel("epoch (all stages)")
+    right.set_ylabel("AUC of the class head")
+    right.set_title("the critic as a classifier (validation)")
+    for boundary in stats.index[stats["stage"].diff() > 0]:
+        for ax in (left, right):
+            ax.axvline(stats.loc[boundary, "epoch_index"] - 0.5, color="0.7", lw=1, ls="--")
+    fig.tight_layout()
+    return fig
+
+
+def fade_in_figure(images: np.ndarray, fade_alphas: list[float], class_names: list[str]) -> plt.Figure:
+    """Generated images ``[K classes, A alphas, C, H, W]`` (torch order) for each ``fade_alpha``."""
+    fig, axes = plt.subplots(len(class_names), len(fade_alphas), figsize=(2.2 * len(fade_alphas),
+                                                                           2.3 * len(class_names)), squeeze=False)
+    for k, name in enumerate(class_names):
+        for a, fade_alpha in enumerate(fade_alphas):
+            show_slice(axes[k, a], images[k, a, 0].T, f"{name}, fade_alpha = {fade_alpha:g}")
+    fig.tight_layout()
+    return fig

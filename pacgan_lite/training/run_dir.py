@@ -83,7 +83,8 @@ class RunLog:
 def save_image_grid(images: torch.Tensor, rows: int, path: str | Path) -> Path:
     """Write ``images [rows * cols, C, s, s]`` in [-1, 1] as one PNG, row-major (one row per class).
 
-    One channel gives a grey PNG, three an RGB one; images are separated by a 2-pixel black border.
+    One channel gives a grey PNG, three an RGB one; images are separated by a 2-pixel black border. Each
+    image is flipped vertically so that anterior is up, as in the kit's figures (row 0 is posterior).
     """
     count, channels, side, _ = images.shape
     cols = count // rows
@@ -93,7 +94,7 @@ def save_image_grid(images: torch.Tensor, rows: int, path: str | Path) -> Path:
     for index in range(rows * cols):
         row, col = divmod(index, cols)
         top, left = pad + row * (side + pad), pad + col * (side + pad)
-        canvas[top:top + side, left:left + side] = pixels[index].transpose(1, 2, 0)
+        canvas[top:top + side, left:left + side] = pixels[index].transpose(1, 2, 0)[::-1]
     path = Path(path)
     with atomic_path(path) as tmp:
         Image.fromarray(canvas[..., 0] if channels == 1 else canvas).save(tmp, format="PNG")

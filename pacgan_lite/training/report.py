@@ -1,0 +1,42 @@
+"""Tables for the notebooks: network sizes per stage and a run's per-epoch statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..networks import Discriminator, Generator, stage_channels
+from ..schedule import resolution
+
+
+def parameter_table(generator: Generator, discriminator: Discriminator, channels: tuple[int, ...]) -> pd.DataFrame:
+    """Per stage: resolution, feature channels, and the parameters each network adds and has in total."""
+    table = pd.DataFrame({
+        "resolution": [f"{resolution(s)}x{resolution(s)}" for s in range(len(channels))],
+        "channels": channels,
+        "G added": generator.parameters_per_stage(),
+        "D added": discriminator.parameters_per_stage(),
+    })
+    table["G total"] = table["G added"].cumsum()
+    table["D total"] = table["D added"].cumsum()
+    return table.rename_axis("stage")
+
+
+def network_table(model_options, n_classes: int, image_channels: int) -> pd.DataFrame:
+    """:func:`parameter_table` for networks built from ``config.model`` (weights are not needed)."""
+    channels = stage_channels(model_options.base_channels, model_options.channel_factors)
+    generator = Generator(n_classes, model_options.z_dim, model_options.embedding_dim, model_options.base_channels,
+                          model_options.channel_factors, image_channels)
+    discriminator = Discriminator(n_classes, model_options.base_channels, model_options.channel_factors,
+                                  image_channels, model_options.aux_hidden)
+    return parameter_table(generator, discriminator, channels)
+
+
+def read_stats(run_dir: str | Path) -> pd.DataFrame:
+    """``stats.jsonl`` of a run as a table, one row per epoch, with a running ``epoch_index`` over stages."""
+    lines = (Path(run_dir) / "stats.jsonl").read_text().splitlines()
+    stats = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
+    stats["epoch_index"] = range(1, len(stats) + 1)
+    return stats
