@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..networks import Discriminator, Generator, stage_channels
 from ..schedule import resolution
+from .setup import architecture, build_networks
 
 
 def parameter_table(generator: Generator, discriminator: Discriminator, channels: tuple[int, ...]) -> pd.DataFrame:
@@ -25,12 +26,9 @@ def parameter_table(generator: Generator, discriminator: Discriminator, channels
 
 
 def network_table(model_options, n_classes: int, image_channels: int) -> pd.DataFrame:
-    """:func:`parameter_table` for networks built from ``config.model`` (weights are not needed)."""
+    """:func:`parameter_table` for the networks the trainer builds from ``config.model``."""
+    generator, discriminator = build_networks(architecture(model_options, n_classes, image_channels))
     channels = stage_channels(model_options.base_channels, model_options.channel_factors)
-    generator = Generator(n_classes, model_options.z_dim, model_options.embedding_dim, model_options.base_channels,
-                          model_options.channel_factors, image_channels)
-    discriminator = Discriminator(n_classes, model_options.base_channels, model_options.channel_factors,
-                                  image_channels, model_options.aux_hidden)
     return parameter_table(generator, discriminator, channels)
 
 
