@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..atomic import atomic_directory, atomic_path
+from ..atomic import atomic_directory
 from ..errors import DataError
 from .pyramid import build_pyramid
 
@@ -351,9 +351,3 @@ def write_levels(
         for name, table in (extra_tables or {}).items():
             table.to_csv(tmp / name, index=False)
     return folder
-
-
-def write_json(path: str | Path, payload: dict) -> None:
-    """Write a JSON file atomically (sorted keys, readable)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..atomic import write_json
 from ..config import KitConfig
 from ..errors import DataError
 from ..paths import data_root, resolve
@@ -33,7 +34,6 @@ from .layout import (
     nifti_name,
     read_metadata,
     read_nifti,
-    write_json,
     write_levels,
 )
 from .matching import MatchResult, match_age_sex
@@ -123,5 +123,5 @@ def _write_prepared(folder: Path, source: DatasetInfo, labels: pd.DataFrame, mat
     if matching is not None:
         matching.balance.to_csv(folder / "balance.csv", index=False)
         matching.pairs.to_csv(folder / "pairs.csv", index=False)
-    write_json(folder / PREPARE_FILE, {"options": options, "pacgan_lite_version": __version__,
+    write_json(folder / PREPARE_FILE, sort_keys=True, payload={"options": options, "pacgan_lite_version": __version__,
                                        "counts": labels.groupby(["Split", "Label"]).size().rename("images").reset_index().to_dict("records")})

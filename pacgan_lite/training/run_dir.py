@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, write_json
 
 
 def next_run_dir(root: str | Path, desc: str) -> Path:
@@ -76,8 +76,7 @@ class RunLog:
     def write_json(self, name: str, payload: dict) -> None:
         if self.run_dir is None:
             return
-        with atomic_path(self.run_dir / name) as tmp:
-            tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        write_json(self.run_dir / name, payload)
 
 
 def save_image_grid(images: torch.Tensor, rows: int, path: str | Path) -> Path:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
+from ..atomic import write_json
 from ..errors import ConfigError
 from .checkpoint import cpu_copy
 
@@ -105,7 +106,7 @@ def first_selection_epoch(epochs: int, selection_start: float) -> int:
 
 def write_selection(run_dir: Path, records: list[dict]) -> None:
     """``selection.json``: per stage, the selected 1-based epoch count and its score."""
-    (run_dir / SELECTION_FILE).write_text(json.dumps({"stages": records}, indent=2) + "\n")
+    write_json(run_dir / SELECTION_FILE, {"stages": records})
 
 
 def selected_epochs(source: str | Path) -> list[int]:
