@@ -6,7 +6,7 @@ STAMP := $(VENV)/.pacgan-lite-installed
 DEMO_PROFILE ?= teaching
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup demo test lint notebooks-refresh clean
+.PHONY: setup demo test lint bench notebooks-refresh clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest $(NBVAL) tests notebooks
+
+# Speed: training images/s per stage, kit against the reference's computation (runs/bench/bench.{json,md}).
+bench: setup
+	$(BIN)/pacgan-lite bench
 
 # Re-execute the notebooks in place in the smoke profile, then keep only the outputs that nbval checks.
 notebooks-refresh: setup

@@ -78,6 +78,17 @@ def _notebooks(args: argparse.Namespace) -> None:
         print(f"executed {path}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from .bench import BenchOptions, run_bench
+    from .bench.runner import parse_stages
+    from .paths import runs_root
+
+    options = BenchOptions(architectures=tuple(args.architectures), stages=parse_stages(args.stages),
+                           seconds=args.seconds, peak_seconds=args.peak_seconds, device=args.device,
+                           generation=not args.no_generation, preprocessing=not args.no_preprocessing)
+    run_bench(options, args.out or runs_root() / "bench")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pacgan-lite", description=__doc__)
     parser.add_argument("--version", action="version", version=f"pacgan-lite {__version__}")
@@ -123,6 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     notebooks.add_argument("--out", help="folder for executed copies (default runs/notebooks/<profile>)")
     notebooks.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     notebooks.set_defaults(func=_notebooks)
+
+    bench = commands.add_parser("bench", help="time training iterations per stage: the kit against the "
+                                              "reference's computation; writes OUT/bench.json and bench.md")
+    bench.add_argument("--architectures", nargs="+", default=["paper", "teaching"], help="profile names")
+    bench.add_argument("--stages", nargs="+", default=["0-6"], help="0-based stages, e.g. 0-6 or 2 4")
+    bench.add_argument("--seconds", type=float, default=10.0, help="timed seconds per case (at least 1 iteration)")
+    bench.add_argument("--peak-seconds", type=float, default=2.0, help="seconds of the matmul peak per dtype")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--out", help="folder for bench.json and bench.md (default runs/bench)")
+    bench.add_argument("--no-generation", action="store_true", help="skip the generator timing at 256 px")
+    bench.add_argument("--no-preprocessing", action="store_true", help="skip the registration timing")
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -26,6 +26,7 @@ from .losses import LossWeights
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class TrainOptions:
     reset_optimizers_per_stage: bool = False  # fresh Adam moments at each new stage (PGGAN); paper: keep
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1"
-    amp: bool = True  # CUDA only: bf16 autocast (fp16 + GradScaler where bf16 is missing)
+    precision: str = "auto"  # "auto", "float32", "bfloat16", "float16"; see training.setup.precision_for
+    channels_last: bool | None = None  # None: where it pays (CUDA, or with autocast on a CPU)
     progress: bool = True  # tqdm bars; turn off for headless logs
     sample_seed: int = 123  # fixed z of the per-stage sample grids
     samples_per_class: int = 8  # grid columns; one row per class
@@ -108,6 +110,8 @@ class TrainOptions:
                                  f"got {list(getattr(self, name))}")
         if not 0.0 <= self.selection_start <= 1.0:
             raise ValueError(f"train.selection_start must be in [0, 1], got {self.selection_start}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if len(self.betas) != 2:
             raise ValueError(f"train.betas must have two entries, got {list(self.betas)}")
         for name in ("checkpoint_every_epochs", "gradient_penalty_interval", "samples_per_class",

@@ -32,6 +32,8 @@ class _EqualizedWeight(nn.Module):
 
     The reference multiplies the *input* by the constant; for a scalar ``c``, ``conv(c * x, W) =
     conv(x, c * W)``, so scaling the weight gives the same output and touches far fewer numbers.
+    ``scale_inputs = True`` (see :func:`scale_equalized_inputs`) restores the reference's order, for the
+    speed benchmark's reference mode.
     """
 
     def __init__(self, weight_shape: tuple[int, ...], out_channels: int, fan_in: int):
@@ -39,10 +41,17 @@ class _EqualizedWeight(nn.Module):
         self.weight = nn.Parameter(torch.randn(weight_shape))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.scale = math.sqrt(2.0 / fan_in)
+        self.scale_inputs = False
 
     def scaled_weight(self) -> torch.Tensor:
         """The weight the layer actually applies (std ``sqrt(2 / fan_in)`` at initialization)."""
         return self.weight * self.scale
+
+    def operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input, weight)`` for the convolution, with the He constant on one of them."""
+        if self.scale_inputs:
+            return x * self.scale, self.weight
+        return x, self.scaled_weight()
 
     def extra_repr(self) -> str:
         return f"weight={tuple(self.weight.shape)}, scale={self.scale:.4g}"
@@ -64,7 +73,8 @@ class EqualizedConv2d(_EqualizedWeight):
         self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.scaled_weight(), self.bias, padding=self.padding)
+        x, weight = self.operands(x)
+        return F.conv2d(x, weight, self.bias, padding=self.padding)
 
 
 class EqualizedConvTranspose2d(_EqualizedWeight):
@@ -80,7 +90,8 @@ class EqualizedConvTranspose2d(_EqualizedWeight):
                          in_channels * kernel_size**2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(x, self.scaled_weight(), self.bias)
+        x, weight = self.operands(x)
+        return F.conv_transpose2d(x, weight, self.bias)
 
 
 class PixelNorm(nn.Module):
@@ -159,6 +170,14 @@ class DiscriminatorBlock(nn.Sequential):
             EqualizedConv2d(out_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
             nn.AvgPool2d(2),
         )
+
+
+def scale_equalized_inputs(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Make every equalized layer in ``module`` scale its input (the reference) instead of its weight."""
+    for layer in module.modules():
+        if isinstance(layer, _EqualizedWeight):
+            layer.scale_inputs = enabled
+    return module
 
 
 def count_parameters(*modules: nn.Module) -> int:

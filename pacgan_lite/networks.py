@@ -148,7 +148,9 @@ class Generator(nn.Module):
             raise ValueError(f"labels must have shape [{z.shape[0]}] to match z, got {list(labels.shape)}")
         if labels.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"labels must be int64 class indices, got {labels.dtype}")
-        if ((labels < 0) | (labels >= self.n_classes)).any():
+        # On a GPU this check would make the host wait for the device at every step; there an out-of-range
+        # label fails in the embedding lookup instead.
+        if labels.device.type == "cpu" and ((labels < 0) | (labels >= self.n_classes)).any():
             raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {labels.unique().tolist()}")
 
     def parameters_per_stage(self) -> list[int]:
@@ -241,7 +243,8 @@ class Discriminator(nn.Module):
             for block in reversed(self.blocks[: stage - 1]):
                 x = block(x)
         x = self.final(x)
-        return self.adversarial_head(x).reshape(-1), self.class_head(x).flatten(1)
+        # float32 heads whatever the autocast dtype: the losses average and compare these numbers.
+        return self.adversarial_head(x).reshape(-1).float(), self.class_head(x).flatten(1).float()
 
     def parameters_per_stage(self) -> list[int]:
         """Parameters that each stage adds: stage 0 counts the 4x4 from-image layer, the final block and both

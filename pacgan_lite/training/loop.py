@@ -97,7 +97,8 @@ class Trainer:
         self.config, self.options = config, config.train
         self.device = setup.resolve_device(self.options.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = init_distributed(self.device.type)
-        self.precision = setup.precision_for(self.device, self.options.amp)
+        self.precision = setup.precision_for(self.device, self.options.precision,
+                                              self.options.channels_last)
         self.train_folder, self.test_folder = train_folder, None if test_folder is None else Path(test_folder)
         info = check_dataset(train_folder)
         self.class_names = info.class_names

@@ -1,0 +1,52 @@
+"""The reference implementation's sequence of computations for one training iteration, for the benchmark.
+
+What the reference does that the kit's :class:`~pacgan_lite.training.step.TrainingStep` does not (the
+mathematics is the same; ``tests/test_bench.py`` checks the generator gradients agree):
+
+* every equalized layer scales its *input* by the He constant (see :func:`~pacgan_lite.layers.scale_equalized_inputs`);
+* the critic-step fakes are generated with autograd recording, then detached;
+* the generator loss adds ``class_fake`` x CE(D(real)), a term with no gradient for the generator that costs
+  a critic forward and backward, and the critic is not frozen, so that backward also fills its gradients;
+* float32 only, contiguous (NCHW) tensors, a plain (non-fused) Adam.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..losses import LossWeights, critic_loss, generator_loss
+from ..schedule import SchedulePoint
+
+
+def reference_iteration(G, D, opt_G, opt_D, real: torch.Tensor, labels: torch.Tensor, point: SchedulePoint,
+                        weights: LossWeights, noise_rng: torch.Generator) -> torch.Tensor:
+    """One batch as the reference trains it: ``critic_iterations`` critic updates, then a generator update.
+
+    Args:
+        G, D: networks with input-scaled equalized layers.
+        real: ``[B, C, s, s]`` images; labels: ``[B]``.
+        point: the schedule point (stage, fade_alpha, critic iterations).
+
+    Returns:
+        The generator loss as the reference logs it (detached).
+    """
+    stage, fade_alpha = point.stage, point.fade_alpha
+    for _ in range(point.critic_iterations):
+        fake = G(_z(G, labels, noise_rng), labels, stage, fade_alpha)
+        loss_D, _ = critic_loss(D, real, fake, labels, stage, fade_alpha, weights, rng=noise_rng)
+        opt_D.zero_grad()
+        loss_D.backward()
+        opt_D.step()
+    fake = G(_z(G, labels, noise_rng), labels, stage, fade_alpha)
+    loss_G, _ = generator_loss(D, fake, labels, stage, fade_alpha, weights)
+    _, logits_real = D(real, stage, fade_alpha)
+    loss_G = loss_G + weights.class_fake * F.cross_entropy(logits_real, labels)
+    opt_G.zero_grad()
+    loss_G.backward()
+    opt_G.step()
+    return loss_G.detach()
+
+
+def _z(G, labels: torch.Tensor, noise_rng: torch.Generator) -> torch.Tensor:
+    return torch.randn(len(labels), G.z_dim, device=labels.device, generator=noise_rng)
