@@ -74,6 +74,17 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(full_run, prepar
     assert [r["critic_loss"] for r in _stats(tmp_path / "run")] == [r["critic_loss"] for r in _stats(full_run.run_dir)]
 
 
+def test_resume_is_exact_with_ema_and_the_lazy_penalty(prepared, tmp_path):
+    # The EMA weights and the critic-step counter that times the lazy penalty both live in the checkpoint.
+    config = tiny_config(train__ema=True, train__ema_half_life_images=16, train__gradient_penalty_interval=3)
+    whole = train(config, prepared / "train", run_dir=tmp_path / "whole", echo=False)
+    train(config, prepared / "train", run_dir=tmp_path / "run", max_epochs=3, echo=False)
+    resumed = train(config, prepared / "train", resume=tmp_path / "run" / "latest.pt", echo=False)
+    for mine, reference in zip(_weights(resumed.generator, resumed.discriminator, resumed.generator_ema),
+                               _weights(whole.generator, whole.discriminator, whole.generator_ema), strict=True):
+        assert torch.equal(mine, reference)
+
+
 def test_one_stage_per_call_from_the_previous_stage_checkpoint(full_run, prepared, tmp_path):
     config = tiny_config()
     train(config, prepared / "train", run_dir=tmp_path / "run", stages=1, echo=False)
