@@ -98,6 +98,8 @@ class Iteration:
         else:
             raise ValueError(f"mode must be one of {MODES}, got {case.mode!r}")
         self.generator = G
+        # Iterations over which the FLOPs are averaged: a lazy penalty runs on one critic step in k.
+        self.penalty_cycle = options.gradient_penalty_interval if case.mode == "kit" else 1
 
     def __call__(self) -> None:
         self._run()
@@ -131,16 +133,20 @@ def time_case(case: Case, seconds: float = 10.0, warmup: int = 2) -> dict:
     """Images/s of ``case`` over at least ``seconds`` (and at least one iteration), peak memory and FLOPs.
 
     Meant to run in a fresh process (see :func:`.runner.measure`): the peak resident memory of the
-    process is then this case's. FLOPs per image are counted with torch's per-operator formulas over one iteration
-    (forward, backward and the gradient penalty's double backward).
+    process is then this case's. FLOPs per image are counted with torch's per-operator formulas (forward,
+    backward and the gradient penalty's double backward) over one iteration, or over k iterations when the
+    penalty runs every k critic steps.
     """
     rss_before = _peak_rss_mib()
     iteration = Iteration(case)
     if iteration.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(iteration.device)
-    for _ in range(warmup):
+    warm_start = time.perf_counter()
+    for _ in range(warmup):  # stop early for a case slower than the timed window: one call warms it up
         iteration()
-    iteration.synchronize()
+        iteration.synchronize()
+        if time.perf_counter() - warm_start > seconds:
+            break
     count, start = 0, time.perf_counter()
     while count == 0 or time.perf_counter() - start < seconds:
         iteration()
@@ -150,13 +156,14 @@ def time_case(case: Case, seconds: float = 10.0, warmup: int = 2) -> dict:
     iteration.synchronize()
     elapsed = time.perf_counter() - start
     with FlopCount() as counter:
-        iteration()
+        for _ in range(iteration.penalty_cycle):
+            iteration()
     peak = (torch.cuda.max_memory_allocated(iteration.device) / 2**20 if iteration.device.type == "cuda"
             else _peak_rss_mib())
     return {**dataclasses.asdict(case), "resolution": resolution(case.stage), "batch_size": iteration.batch_size,
             "critic_iterations": iteration.point.critic_iterations, "iterations": count, "seconds": elapsed,
             "images_per_second": count * iteration.batch_size / elapsed,
-            "flops_per_image": counter.total / iteration.batch_size,
+            "flops_per_image": counter.total / (iteration.batch_size * iteration.penalty_cycle),
             "autocast": str(iteration.precision.autocast_dtype).removeprefix("torch.") if
             iteration.precision.autocast_dtype else "float32",
             "channels_last": iteration.precision.channels_last,
