@@ -166,7 +166,7 @@ def schedule_figure(rows: list[dict]) -> plt.Figure:
 
 def loss_curves_figure(stats: pd.DataFrame) -> plt.Figure:
     """Per-epoch losses and critic scores (left) and the class head's validation AUCs (right)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     terms = {"critic_loss": "critic loss", "generator_loss": "generator loss",
              "critic_wasserstein": "D(fake) - D(real)", "critic_gradient_penalty": "gradient penalty",
              "critic_class_real": "class CE, real", "generator_class_fake": "class CE, generated"}
@@ -175,6 +175,7 @@ def loss_curves_figure(stats: pd.DataFrame) -> plt.Figure:
     left.set_xlabel("epoch (all stages)")
     left.set_ylabel("")
     left.set_title("losses")
+    sns.move_legend(left, "upper left", bbox_to_anchor=(0, -0.22), ncol=3, title=None, frameon=False)  # off the curves
     if "val_auc_real" in stats:
         aucs = stats.melt(id_vars="epoch_index", value_vars=["val_auc_real", "val_auc_fake"], var_name="images")
         aucs["images"] = aucs["images"].map({"val_auc_real": "real validation", "val_auc_fake": "generated"})
