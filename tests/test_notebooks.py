@@ -30,7 +30,7 @@ def _parameters_cell(source='PROFILE = "smoke"'):
 
 
 def test_there_are_numbered_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS][:1] == ["01"]
+    assert [p.name[:2] for p in NOTEBOOKS][:2] == ["00", "01"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
