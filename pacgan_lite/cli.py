@@ -32,6 +32,19 @@ def _check(args: argparse.Namespace) -> None:
     print(f"classes: {info.class_counts}; subjects: {info.labels['Subject_ID'].nunique()}")
 
 
+def _preprocess(args: argparse.Namespace) -> None:
+    from .preprocess import preprocess
+
+    result = preprocess(args.volumes, args.metadata, args.out, slice_index=args.slice, n_slices=args.n_slices,
+                        skip_bad=args.skip_bad, workers=args.workers or None, progress=not args.no_progress,
+                        overwrite=args.overwrite)
+    print(f"{len(result.qc)} volumes registered ({result.seconds_per_volume:.1f} s per volume); "
+          f"training layout written to {result.folder}")
+    if len(result.skipped):
+        print(f"{len(result.skipped)} skipped or flagged, see {result.folder / 'skipped.csv'}:")
+        print(result.skipped[["file", "field", "reason"]].to_string(index=False))
+
+
 def _prepare(args: argparse.Namespace) -> None:
     from .config import load_profile
     from .data.prepare import prepare
@@ -69,6 +82,41 @@ def _train(args: argparse.Namespace) -> None:
         train_folder, test_folder = prepared.train, prepared.test
     result = train(config, train_folder, test_folder=test_folder, run_dir=args.out, resume=args.resume)
     print(f"run folder: {result.run_dir}")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from .inference import generate
+
+    made = generate(args.checkpoint, args.per_class, args.out, size=args.size, seed=args.seed,
+                    batch_size=args.batch_size, device=args.device)
+    print(f"{made.n_images} images written to {made.images}, labels to {made.labels} "
+          f"(Label: {', '.join(f'{k} = {name}' for k, name in enumerate(made.class_names))})")
+
+
+def _classify(args: argparse.Namespace) -> None:
+    from .inference import classify
+
+    result = classify(args.checkpoint, args.images, labels=args.labels, out=args.out, batch_size=args.batch_size,
+                      device=args.device)
+    print(f"{len(result.predictions)} predictions written to {result.path}")
+    if result.metrics is not None:
+        m = result.metrics
+        low, high = m["auc_95ci"] or (float("nan"), float("nan"))
+        print(f"AUC {m['auc']:.3f} (95% CI {low:.3f}-{high:.3f}), accuracy {m['accuracy']:.3f}, "
+              f"balanced accuracy {m['balanced_accuracy']:.3f}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .metrics import EvaluationOptions, evaluate
+    from .metrics.registry import MetricOptions
+
+    options = EvaluationOptions(held_out=args.held_out, synthetic_per_class=args.synthetic_per_class,
+                                metrics=tuple(args.metrics) if args.metrics else None,
+                                inception_weights=args.inception_weights, metric=MetricOptions(seed=args.seed))
+    result = evaluate(args.run, checkpoint=args.checkpoint, options=options, out=args.out, device=args.device)
+    for name, value in result.metrics.items():
+        print(f"{name}: {'skipped (' + value['skipped'] + ')' if 'skipped' in value else 'done'}")
+    print(f"metrics and figures written to {result.folder}")
 
 
 def _notebooks(args: argparse.Namespace) -> None:
@@ -110,6 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("folder")
     check.set_defaults(func=_check)
 
+    preprocess = commands.add_parser("preprocess", help="register raw T1 volumes to MNI152 (9 DOF), take axial "
+                                     "slice 127 and write the training layout")
+    preprocess.add_argument("--volumes", required=True, help="folder of T1 volumes (.nii or .nii.gz)")
+    preprocess.add_argument("--metadata", required=True, help="ADNI collection CSV (Image Data ID, Subject, Group, "
+                                                              "Sex, Age) or file,subject,label,age,sex")
+    preprocess.add_argument("--out", required=True, help="output data set folder (must not exist unless --overwrite)")
+    preprocess.add_argument("--slice", type=int, default=127, help="axial index in the 256 cube (127 = MNI z +18 mm)")
+    preprocess.add_argument("--n-slices", type=int, default=1, help="slices per volume, centred on --slice")
+    preprocess.add_argument("--skip-bad", action="store_true", help="go on without bad inputs; list them in skipped.csv")
+    preprocess.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    preprocess.add_argument("--no-progress", action="store_true")
+    preprocess.add_argument("--overwrite", action="store_true")
+    preprocess.set_defaults(func=_preprocess)
+
     prepare = commands.add_parser("prepare", help="age/sex matching and grouped split into train/ and test/")
     prepare.add_argument("--profile", default="teaching")
     prepare.add_argument("--data", help="source folder in the reference layout (default: the embedded cohort)")
@@ -127,6 +189,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override an option, e.g. train.stages=3")
     train.set_defaults(func=_train)
+
+    generate = commands.add_parser("generate", help="write generated images (NIfTI [W,H,C,N]) and labels_syn.csv")
+    generate.add_argument("--checkpoint", required=True, help="a checkpoint of a run, e.g. stage5-best.pt")
+    generate.add_argument("--per-class", type=int, nargs="+", required=True, metavar="N",
+                          help="images per class: one number for every class, or one per class")
+    generate.add_argument("--size", type=int, help="side in px (default: the checkpoint's resolution)")
+    generate.add_argument("--out", required=True, help="NIfTI file, e.g. synthetic/Generated256x256.nii.gz")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--batch-size", type=int, default=64)
+    generate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    generate.set_defaults(func=_generate)
+
+    classify = commands.add_parser("classify", help="class probabilities of the critic for a NIfTI of images")
+    classify.add_argument("--checkpoint", required=True)
+    classify.add_argument("--images", required=True, help="NIfTI [W,H,C,N] in [-1, 1] at the checkpoint's size")
+    classify.add_argument("--labels", help="CSV with ID and Label: adds the metrics (<out>.metrics.json)")
+    classify.add_argument("--out", required=True, help="predictions CSV")
+    classify.add_argument("--batch-size", type=int, default=64)
+    classify.add_argument("--device", default="auto")
+    classify.set_defaults(func=_classify)
+
+    evaluate = commands.add_parser("evaluate", help="every metric of a trained run into <run>/evaluation/")
+    evaluate.add_argument("--run", required=True, help="the run folder")
+    evaluate.add_argument("--checkpoint", help="default: the last stage's selected weights")
+    evaluate.add_argument("--held-out", default="auto", choices=["auto", "val", "test"],
+                          help="real images to compare with (auto: val for validation runs, test for final runs)")
+    evaluate.add_argument("--synthetic-per-class", type=int, default=200)
+    evaluate.add_argument("--metrics", nargs="+", help="compute only these (default: all)")
+    evaluate.add_argument("--inception-weights", help="local FID Inception-v3 weights (no file: FID/KID skipped)")
+    evaluate.add_argument("--out", help="output folder (default <run>/evaluation)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(func=_evaluate)
 
     notebooks = commands.add_parser("notebooks", help="execute the numbered notebooks headless with papermill")
     notebooks.add_argument("--profile", default="teaching")

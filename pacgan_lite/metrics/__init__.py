@@ -1,0 +1,45 @@
+"""Evaluation metrics: a registry of small modules (stylegan2-ada style), and :func:`evaluate` for a run.
+
+===========================  ====================================================================
+metric                       what it measures
+===========================  ====================================================================
+``classifier``               the critic's class head on real held-out images: AUC (95% bootstrap
+                             interval), ROC, confusion matrix, accuracy, sensitivity, specificity
+``fd_domain``, ``kid_domain``  Fréchet and kernel distance in the kit's domain-encoder features,
+                             real-real baseline vs real-fake, overall and per class
+``fid_inception``,           the standard FID/KID (Inception-v3 features), only with a local
+``kid_inception``            weights file
+``ssim``, ``ms_ssim_fake``   SSIM real-real / real-fake / fake-fake (reference protocol), and
+                             MS-SSIM among generated images (diversity)
+``class_fidelity``           ventricle area per class, real vs generated (Cohen's d), and the
+                             ceiling AUC of the hidden severity on the embedded cohort
+``memorization``             nearest-training-image distances, generated vs real held-out
+``precision_recall_domain``  k-NN precision and recall in domain-encoder features
+===========================  ====================================================================
+"""
+
+from . import classifier, distribution, fidelity, memorization, precision_recall, ssim  # noqa: F401 (registers)
+from .evaluate import EVALUATION_DIR, METRICS_FILE, Evaluation, EvaluationOptions, evaluate, find_run
+from .registry import (
+    EvaluationContext,
+    EvaluationSets,
+    MetricOptions,
+    compute_metrics,
+    list_metrics,
+    register,
+)
+
+__all__ = [
+    "EVALUATION_DIR",
+    "METRICS_FILE",
+    "Evaluation",
+    "EvaluationContext",
+    "EvaluationOptions",
+    "EvaluationSets",
+    "MetricOptions",
+    "compute_metrics",
+    "evaluate",
+    "find_run",
+    "list_metrics",
+    "register",
+]

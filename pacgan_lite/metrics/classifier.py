@@ -1,0 +1,76 @@
+"""The critic's class head as a classifier of real held-out images.
+
+Every number is computed once over the whole set of predictions (the reference averaged a per-batch AUC),
+from probabilities made in eval mode, where the critic's minibatch-stddev feature is a stored running
+value: a prediction does not depend on the other images in its batch.
+
+For two classes, class 1 (AD in the embedded cohort) is the positive class: sensitivity is its recall
+and specificity the recall of class 0. With more classes the AUC is one-vs-rest macro and sensitivity
+and specificity are left out (per-class recall is in the confusion matrix).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, roc_curve
+
+from ..training.selection import set_auc
+from .registry import EvaluationContext, register, skipped
+
+
+def bootstrap_auc_interval(probabilities: torch.Tensor, labels: torch.Tensor, resamples: int,
+                           rng: np.random.Generator, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the set-level AUC over stratified bootstrap resamples (each class resampled
+    within itself, so every resample holds every class and its class counts)."""
+    by_class = [np.flatnonzero(labels.numpy() == k) for k in range(probabilities.shape[1])]
+    aucs = []
+    for _ in range(resamples):
+        index = torch.from_numpy(np.concatenate([rng.choice(members, size=len(members)) for members in by_class]))
+        aucs.append(set_auc(probabilities[index], labels[index]))
+    low, high = np.nanpercentile(aucs, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
+def classification_report(probabilities: torch.Tensor, labels: torch.Tensor, class_names: list[str],
+                          resamples: int = 1000, rng: np.random.Generator | None = None) -> dict:
+    """AUC with a bootstrap 95% interval, ROC curve, confusion matrix and rates of ``probabilities [N, K]``
+    against ``labels [N]`` (predicted class = the most probable)."""
+    rng = rng or np.random.default_rng(0)
+    n_classes = len(class_names)
+    labels_np = labels.numpy()
+    predicted = probabilities.argmax(dim=1).numpy()
+    matrix = confusion_matrix(labels_np, predicted, labels=list(range(n_classes)))
+    recalls = [matrix[k, k] / matrix[k].sum() if matrix[k].sum() else math.nan for k in range(n_classes)]
+    auc = set_auc(probabilities, labels)
+    report = {
+        "auc": auc,
+        "auc_95ci": list(bootstrap_auc_interval(probabilities, labels, resamples, rng)) if not math.isnan(auc)
+        else None,
+        "bootstrap_resamples": resamples,
+        "accuracy": float((predicted == labels_np).mean()),
+        "balanced_accuracy": float(np.nanmean(recalls)),
+        "confusion_matrix": {"rows_true_columns_predicted": matrix.tolist(), "class_names": list(class_names)},
+        "n_images": len(labels_np),
+        "n_per_class": {name: int((labels_np == k).sum()) for k, name in enumerate(class_names)},
+    }
+    if n_classes == 2:
+        report["positive_class"] = class_names[1]
+        report["sensitivity"], report["specificity"] = float(recalls[1]), float(recalls[0])
+        if not math.isnan(auc):
+            fpr, tpr, _ = roc_curve(labels_np, probabilities[:, 1].numpy())
+            report["roc"] = {"false_positive_rate": fpr.round(5).tolist(), "true_positive_rate": tpr.round(5).tolist()}
+    return report
+
+
+@register("classifier")
+def classifier(context: EvaluationContext) -> dict:
+    """The critic's class head on the real held-out images (see the module docstring)."""
+    sets = context.sets
+    if sets.real_probabilities is None:
+        return skipped("no critic probabilities for the held-out images")
+    return {"held_out": sets.held_out, **classification_report(
+        sets.real_probabilities, sets.real_labels, sets.class_names, context.options.bootstrap_resamples,
+        context.rng("bootstrap"))}

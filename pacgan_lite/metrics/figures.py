@@ -1,0 +1,222 @@
+"""Figures of an evaluation. Each function returns a matplotlib Figure (the caller shows or saves it).
+
+They read the metric results as written to metrics.json, plus the image sets where images are shown, so
+the notebook and :func:`~.evaluate.evaluate` draw the same pictures. Slices are drawn with
+:func:`pacgan_lite.plots.show_slice` (radiological convention, anterior up).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ..plots import show_slice
+from .registry import EvaluationSets
+
+COMPARISON_NAMES = {"real_real": "real vs real", "real_fake": "real vs generated", "fake_fake": "generated vs generated"}
+
+
+def _slice(images, index: int) -> np.ndarray:
+    """Channel 0 of image ``index`` of a ``[N, C, H, W]`` tensor as ``[W, H]`` (the layout show_slice wants)."""
+    return images[index, 0].numpy().T
+
+
+def real_vs_synthetic_grid(sets: EvaluationSets, per_class: int = 6, seed: int = 0) -> plt.Figure:
+    """Two rows per class: random real held-out images, then random generated images of that class."""
+    rng = np.random.default_rng(seed)
+    rows = [(f"{name}\nreal", sets.real_images, sets.real_labels, k) for k, name in enumerate(sets.class_names)]
+    rows = [row for k, name in enumerate(sets.class_names)
+            for row in (rows[k], (f"{name}\ngenerated", sets.fake_images, sets.fake_labels, k))]
+    fig, axes = plt.subplots(len(rows), per_class, figsize=(1.6 * per_class, 1.7 * len(rows)), squeeze=False)
+    for ax_row, (title, images, labels, k) in zip(axes, rows, strict=True):
+        members = np.flatnonzero(labels.numpy() == k)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for ax, index in zip(ax_row, chosen, strict=False):
+            show_slice(ax, _slice(images, index))
+        for ax in ax_row[len(chosen):]:
+            ax.set_axis_off()
+        ax_row[0].text(-0.08, 0.5, title, transform=ax_row[0].transAxes, ha="right", va="center", fontsize=9)
+    fig.suptitle("real held-out images and generated images, per class", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def classifier_figure(result: dict) -> plt.Figure:
+    """ROC curve (two classes) and the row-normalized confusion matrix with counts, named classes."""
+    names = result["confusion_matrix"]["class_names"]
+    matrix = np.array(result["confusion_matrix"]["rows_true_columns_predicted"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    if "roc" in result:
+        left.plot(result["roc"]["false_positive_rate"], result["roc"]["true_positive_rate"], color="tab:blue")
+        low, high = result["auc_95ci"]
+        left.set_title(f"ROC, {names[1]} positive: AUC {result['auc']:.3f} (95% CI {low:.3f}-{high:.3f})",
+                       fontsize=9)
+    left.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
+    left.set_xlabel("1 - specificity (false positive rate)")
+    left.set_ylabel("sensitivity (true positive rate)")
+    left.set_aspect("equal")
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    annotations = np.array([[f"{share:.2f}\n({count})" for share, count in zip(srow, crow, strict=True)]
+                            for srow, crow in zip(shares, matrix, strict=True)])
+    sns.heatmap(shares, annot=annotations, fmt="", cmap="Blues", vmin=0, vmax=1, xticklabels=names,
+                yticklabels=names, cbar=False, ax=right, square=True)
+    right.set_xlabel("predicted")
+    right.set_ylabel("true")
+    right.set_title(f"confusion matrix ({result['n_images']} held-out images, {result['held_out']})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _distance_table(result: dict, value) -> pd.DataFrame:
+    rows = []
+    groups = {"all": result["overall"], **result["per_class"]}
+    for group, comparison in groups.items():
+        if "skipped" in comparison:  # a class with too few held-out images
+            continue
+        for key in ("real_real", "real_fake"):
+            rows.append({"classes": group, "comparison": COMPARISON_NAMES[key], "value": value(comparison[key])})
+    return pd.DataFrame(rows)
+
+
+def distances_figure(results: dict) -> plt.Figure:
+    """Fréchet and kernel distances of each available extractor: real-real baseline next to real-fake."""
+    panels = [(name, results[name]) for name in ("fd_domain", "kid_domain", "fid_inception", "kid_inception")
+              if name in results and "skipped" not in results[name]]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.6 * max(1, len(panels)), 3.6), squeeze=False)
+    for ax, (name, result) in zip(axes[0], panels, strict=False):
+        is_kid = name.startswith("kid")
+        table = _distance_table(result, (lambda v: v["mean"]) if is_kid else (lambda v: v))
+        sns.barplot(data=table, x="classes", y="value", hue="comparison", ax=ax,
+                    palette=["0.65", "tab:orange"])
+        for bars in ax.containers:  # the baseline is often tiny next to real-fake: print the values
+            ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        label = {"fd_domain": "FD_domain", "kid_domain": "KID_domain", "fid_inception": "FID (Inception)",
+                 "kid_inception": "KID (Inception)"}[name]
+        ax.set_title(label + (" (mean over subsets)" if is_kid else ""), fontsize=10)
+        ax.set_ylabel("distance (lower = closer)")
+        ax.set_xlabel("")
+        ax.legend(fontsize=8)
+    if not panels:
+        axes[0, 0].text(0.5, 0.5, "no distance was computed", ha="center")
+        axes[0, 0].set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def ssim_figure(ssim: dict, ms_ssim: dict | None = None) -> plt.Figure:
+    """SSIM per class for the three comparisons (mean ± std), and MS-SSIM among generated images."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    if "skipped" not in ssim:
+        rows = [{"classes": group, "comparison": COMPARISON_NAMES[key], "mean": summary["mean"], "std": summary["std"]}
+                for key, result in ssim.items()
+                for group, summary in {"all": result["overall"], **result["per_class"]}.items()]
+        table = pd.DataFrame(rows)
+        groups, comparisons = list(dict.fromkeys(table["classes"])), list(COMPARISON_NAMES.values())
+        width = 0.8 / len(comparisons)
+        for i, (comparison, color) in enumerate(zip(comparisons, ["0.65", "tab:orange", "tab:purple"], strict=True)):
+            part = table[table["comparison"] == comparison].set_index("classes").loc[groups]
+            left.bar(np.arange(len(groups)) + (i - 1) * width, part["mean"], width, yerr=part["std"], color=color,
+                     label=comparison, capsize=2)
+        left.set_xticks(np.arange(len(groups)), groups)
+        left.set_ylabel("SSIM (mean ± std over pairs)")
+        left.set_title("SSIM of random same-class pairs", fontsize=10)
+        left.legend(fontsize=8)
+    else:
+        left.text(0.5, 0.5, ssim["skipped"], ha="center", wrap=True)
+    if ms_ssim is not None and "skipped" not in ms_ssim:
+        groups = {"all": ms_ssim["overall"], **ms_ssim["per_class"]}
+        right.bar(list(groups), [g["mean"] for g in groups.values()], yerr=[g["std"] for g in groups.values()],
+                  color="tab:purple", capsize=2)
+        right.set_title(f"MS-SSIM among generated ({ms_ssim['scales']} scales)\nlower = more varied", fontsize=10)
+        right.set_ylim(0, 1)
+    else:
+        right.text(0.5, 0.5, "MS-SSIM skipped:\n" + (ms_ssim or {}).get("skipped", "not computed"), ha="center",
+                   va="center", wrap=True, fontsize=8)
+        right.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def class_fidelity_figure(result: dict, sets: EvaluationSets) -> plt.Figure:
+    """Ventricle area per class in real held-out and in generated images, with Cohen's d of the gap."""
+    table = pd.concat([
+        pd.DataFrame({"area": result["areas"]["real"], "images": "real",
+                      "class": [sets.class_names[k] for k in sets.real_labels.tolist()]}),
+        pd.DataFrame({"area": result["areas"]["fake"], "images": "generated",
+                      "class": [sets.class_names[k] for k in sets.fake_labels.tolist()]})])
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    sns.boxplot(data=table, x="class", y="area", hue="images", order=sets.class_names, showfliers=False, ax=ax,
+                palette=["0.75", "tab:orange"])
+    ax.set_ylabel("ventricle area in the slice (mm²)")
+    ax.set_xlabel("")
+    gaps = ", ".join(f"{name}: d = {values['cohens_d_fake_vs_real']:+.2f}"
+                     for name, values in result["per_class"].items())
+    ax.set_title(f"class fidelity: generated vs real ({gaps})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def memorization_figure(result: dict, sets: EvaluationSets) -> plt.Figure:
+    """Nearest-training-image distances (generated vs real held-out) and the closest generated/training pairs."""
+    pairs = result["closest_pairs"]
+    fig = plt.figure(figsize=(max(8.0, 1.5 * len(pairs) + 4.5), 4.0))
+    grid = fig.add_gridspec(2, len(pairs) + 2, width_ratios=[1.4, 1.4] + [1] * len(pairs))
+    hist = fig.add_subplot(grid[:, :2])
+    pixels = result["pixels_rms"]
+    bins = np.histogram_bin_edges(pixels["fake_nearest"] + pixels["real_nearest"], bins=25)
+    hist.hist(pixels["real_nearest"], bins=bins, density=True, alpha=0.6, color="0.5", label="real held-out")
+    hist.hist(pixels["fake_nearest"], bins=bins, density=True, alpha=0.6, color="tab:orange", label="generated")
+    hist.axvline(pixels["real_min"], color="k", lw=1, ls="--")
+    hist.set_xlabel("distance to the nearest training image (RMS, pixels)")
+    hist.set_title(f"{100 * pixels['fraction_fake_closer_than_any_real']:.1f}% of generated images are closer "
+                   "than any real one (dashed)", fontsize=8)
+    hist.legend(fontsize=8)
+    for column, pair in enumerate(pairs):
+        top, bottom = fig.add_subplot(grid[0, column + 2]), fig.add_subplot(grid[1, column + 2])
+        show_slice(top, _slice(sets.fake_images, pair["fake_index"]), f"gen. {pair['pixels_rms']:.3f}")
+        show_slice(bottom, _slice(sets.train_images, pair["train_index"]), "nearest train")
+    fig.tight_layout()
+    return fig
+
+
+def evaluation_figures(results: dict, sets: EvaluationSets) -> dict[str, plt.Figure]:
+    """Every figure whose metric was computed, by file name (without .png)."""
+    made = {"real_vs_synthetic": real_vs_synthetic_grid(sets)}
+    if "classifier" in results and "skipped" not in results["classifier"]:
+        made["classifier"] = classifier_figure(results["classifier"])
+    if any(name in results for name in ("fd_domain", "kid_domain", "fid_inception", "kid_inception")):
+        made["distances"] = distances_figure(results)
+    if "ssim" in results:
+        made["ssim"] = ssim_figure(results["ssim"], results.get("ms_ssim_fake"))
+    if "class_fidelity" in results:
+        made["class_fidelity"] = class_fidelity_figure(results["class_fidelity"], sets)
+    if "memorization" in results:
+        made["memorization"] = memorization_figure(results["memorization"], sets)
+    return made
+
+
+def image_row(images, titles: list[str], suptitle: str | None = None) -> plt.Figure:
+    """One row of images ``[N, C, H, W]`` (tensor or array) with a title each."""
+    fig, axes = plt.subplots(1, len(titles), figsize=(1.7 * len(titles), 2.0), squeeze=False)
+    for index, (ax, title) in enumerate(zip(axes[0], titles, strict=True)):
+        show_slice(ax, _slice(images, index), title)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def interpolation_figure(frames, first: str, last: str) -> plt.Figure:
+    """Rows of class interpolations ``[rows, steps, C, H, W]``: one latent vector per row, the class
+    embedding moving from ``first`` (left) to ``last`` (right)."""
+    rows, steps = frames.shape[:2]
+    fig, axes = plt.subplots(rows, steps, figsize=(1.5 * steps, 1.55 * rows + 0.4), squeeze=False)
+    for r in range(rows):
+        for t in range(steps):
+            title = (first if t == 0 else last if t == steps - 1 else f"{t / (steps - 1):.2f}") if r == 0 else None
+            show_slice(axes[r, t], _slice(frames[r], t), title)
+    fig.suptitle(f"class embedding from {first} to {last}, same latent vector per row", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,112 @@
+"""Structural similarity with the reference's protocol, and multi-scale SSIM among generated images.
+
+SSIM (``skimage.metrics.structural_similarity``, data range 2 for [-1, 1], default 7x7 window): for each
+class, ``ssim_pairs_per_class`` random same-class pairs, for real-real (two *different* held-out real
+images: the reference could pair an image with itself), real-fake and fake-fake (two different generated
+images). High real-fake SSIM means generated images look like real ones pixel by pixel; fake-fake SSIM
+well above real-real means the generator makes too little variety.
+
+MS-SSIM (torchmetrics) among generated pairs of a class is the usual diversity score (lower = more
+varied). It compares the images at several scales, halving each time, and each scale must still hold an
+11-pixel window: at 128 px 4 scales fit, at 16-32 px only 2, below 16 px none. The number of scales used
+is reported, with the standard weights of those scales renormalized; values with different numbers of
+scales are not comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+from .registry import EvaluationContext, register, skipped
+
+DATA_RANGE = 2.0  # images are in [-1, 1]
+SSIM_WINDOW = 7  # skimage's default
+MS_SSIM_KERNEL = 11
+MS_SSIM_CHUNK = 100  # pairs per call
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest scale first
+
+
+def random_pairs(n_first: int, n_second: int | None, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``[count, 2]`` index pairs; with ``n_second=None`` both come from one set and are never equal."""
+    first = rng.integers(n_first, size=count)
+    if n_second is None:
+        if n_first < 2:
+            raise ValueError("pairs of different images need at least two images")
+        second = (first + rng.integers(1, n_first, size=count)) % n_first
+    else:
+        second = rng.integers(n_second, size=count)
+    return np.stack([first, second], axis=1)
+
+
+def ssim_values(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """SSIM of each pair of images ``[P, C, s, s]`` (channels averaged), as skimage computes it."""
+    channel_axis = 0 if first.shape[1] > 1 else None
+    squeeze = (lambda image: image) if channel_axis is not None else (lambda image: image[0])
+    return np.array([structural_similarity(squeeze(a), squeeze(b), data_range=DATA_RANGE, channel_axis=channel_axis)
+                     for a, b in zip(first, second, strict=True)])
+
+
+def _summary(values: np.ndarray) -> dict:
+    return {"mean": float(values.mean()), "std": float(values.std()), "pairs": len(values)}
+
+
+@register("ssim")
+def ssim(context: EvaluationContext) -> dict:
+    """SSIM real-real, real-fake and fake-fake: mean and std per class and over all pairs."""
+    sets, pairs = context.sets, context.options.ssim_pairs_per_class
+    if sets.real_images.shape[-1] < SSIM_WINDOW:
+        return skipped(f"images of {sets.real_images.shape[-1]} px are smaller than the {SSIM_WINDOW}-px SSIM window")
+    rng = context.rng("ssim")
+    real, fake = sets.real_images.numpy(), sets.fake_images.numpy()
+    values: dict[str, dict[str, np.ndarray]] = {"real_real": {}, "real_fake": {}, "fake_fake": {}}
+    for k, name in enumerate(sets.class_names):
+        real_k, fake_k = real[sets.real_labels.numpy() == k], fake[sets.fake_labels.numpy() == k]
+        if len(real_k) < 2 or len(fake_k) < 2:
+            return skipped(f"class {name} needs at least 2 real held-out and 2 generated images")
+        for comparison, (first, second, same_set) in {"real_real": (real_k, real_k, True),
+                                                      "real_fake": (real_k, fake_k, False),
+                                                      "fake_fake": (fake_k, fake_k, True)}.items():
+            index = random_pairs(len(first), None if same_set else len(second), pairs, rng)
+            values[comparison][name] = ssim_values(first[index[:, 0]], second[index[:, 1]])
+    return {comparison: {"overall": _summary(np.concatenate(list(per_class.values()))),
+                         "per_class": {name: _summary(v) for name, v in per_class.items()}}
+            for comparison, per_class in values.items()}
+
+
+def ms_ssim_scales(side: int, kernel_size: int = MS_SSIM_KERNEL) -> int:
+    """The most scales (at most 5) torchmetrics' MS-SSIM accepts for ``side``-px images; 0 if none."""
+    for scales in range(len(MS_SSIM_WEIGHTS), 0, -1):
+        if side >= 2**scales and side // max(1, scales - 1) ** 2 > kernel_size - 1:
+            return scales
+    return 0
+
+
+@register("ms_ssim_fake")
+def ms_ssim_fake(context: EvaluationContext) -> dict:
+    """MS-SSIM between random pairs of different generated images of the same class (diversity)."""
+    sets = context.sets
+    side = sets.fake_images.shape[-1]
+    scales = ms_ssim_scales(side)
+    if scales < 2:
+        return skipped(f"images of {side} px are too small for MS-SSIM with an {MS_SSIM_KERNEL}-px window "
+                       "(at least 2 scales need 16 px or more)")
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:scales])
+    weights = tuple((weights / weights.sum()).tolist())
+    rng = context.rng("ms_ssim")
+    per_class = {}
+    for k, name in enumerate(sets.class_names):
+        fake_k = sets.fake_images[sets.fake_labels == k]
+        if len(fake_k) < 2:
+            return skipped(f"class {name} needs at least 2 generated images")
+        index = torch.from_numpy(random_pairs(len(fake_k), None, context.options.ssim_pairs_per_class, rng))
+        # In chunks: torchmetrics filters five stacked copies of the pairs at once, gigabytes for 1000 pairs.
+        values = [multiscale_structural_similarity_index_measure(
+            fake_k[chunk[:, 0]], fake_k[chunk[:, 1]], data_range=DATA_RANGE, kernel_size=MS_SSIM_KERNEL,
+            betas=weights, reduction="none") for chunk in index.split(MS_SSIM_CHUNK)]
+        per_class[name] = torch.cat(values).double().numpy()
+    return {"scales": scales, "weights": [round(w, 4) for w in weights],
+            "overall": _summary(np.concatenate(list(per_class.values()))),
+            "per_class": {name: _summary(v) for name, v in per_class.items()}}
