@@ -159,8 +159,8 @@ def test_evaluate_writes_every_metric_and_figure(run_dir, tmp_path):
     assert record["held_out"] == "val" and record["sets"] == {"train": 16, "real": 8, "fake": 24}
     assert record["resolution"] == 16 and record["encoder"]["options"]["steps"] == 10
     assert "skipped" in record["metrics"]["fid_inception"] and "never downloads" in record["metrics"]["fid_inception"]["skipped"]
-    for name in ("classifier", "fd_domain", "kid_domain", "ssim", "ms_ssim_fake", "class_fidelity", "memorization",
-                 "precision_recall_domain"):
+    for name in ("classifier", "fd_domain", "kid_domain", "fd_efficientnet", "kid_efficientnet", "ssim",
+                 "ms_ssim_fake", "class_fidelity", "memorization", "precision_recall_domain"):
         assert "skipped" not in record["metrics"][name], name
     # the critic's AUC on the held-out images is the one the training loop's selection computes
     assert record["metrics"]["classifier"]["n_images"] == 8

@@ -30,7 +30,7 @@ class BenchOptions:
     seconds: float = 10.0
     device: str = "auto"
     generation: bool = True
-    preprocessing: bool = False  # registration timing: on once the preprocessing package lands
+    preprocessing: bool = True  # seconds per volume of `preprocess_one` on synthetic raw heads
     peak_seconds: float = 2.0  # per dtype, for the matmul peak
 
 

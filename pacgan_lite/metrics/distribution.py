@@ -15,6 +15,7 @@ negative.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -126,25 +127,13 @@ def kernel_metric(context: EvaluationContext, extractor: str) -> dict:
     return {"extractor": extractor, **result}
 
 
-@register("fd_domain")
-def fd_domain(context: EvaluationContext) -> dict:
-    """Fréchet distance in the domain encoder's feature space (not FID: see :mod:`.encoder`)."""
-    return frechet_metric(context, "domain")
-
-
-@register("kid_domain")
-def kid_domain(context: EvaluationContext) -> dict:
-    """Kernel distance in the domain encoder's feature space (not KID of Inception features)."""
-    return kernel_metric(context, "domain")
-
-
-@register("fid_inception")
-def fid_inception(context: EvaluationContext) -> dict:
-    """The standard FID: Inception-v3 pool features (2048-d), only from a local weights file."""
-    return frechet_metric(context, "inception")
-
-
-@register("kid_inception")
-def kid_inception(context: EvaluationContext) -> dict:
-    """The standard KID on Inception-v3 pool features, only from a local weights file."""
-    return kernel_metric(context, "inception")
+# extractor -> (Fréchet metric, kernel metric). The names say which features: only Inception-v3 features
+# give "FID"/"KID"; the domain encoder (see .encoder) and EfficientNet-Lite0 (see .efficientnet) do not.
+DISTANCE_METRICS = {
+    "domain": ("fd_domain", "kid_domain"),
+    "efficientnet": ("fd_efficientnet", "kid_efficientnet"),
+    "inception": ("fid_inception", "kid_inception"),
+}
+for _extractor, (_frechet_name, _kernel_name) in DISTANCE_METRICS.items():
+    register(_frechet_name)(functools.partial(frechet_metric, extractor=_extractor))
+    register(_kernel_name)(functools.partial(kernel_metric, extractor=_extractor))

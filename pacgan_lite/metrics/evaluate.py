@@ -6,7 +6,8 @@
         metrics.json             {"run", "checkpoint", "resolution", "held_out", "sets", "encoder", "metrics": {...}}
         real_vs_synthetic.png    one real and one generated row per class
         classifier.png           ROC curve and confusion matrix of the critic's class head
-        distances.png            FD_domain and KID_domain, real-real baseline vs real-fake, per class
+        distances.png            FD and KID per extractor (domain, EfficientNet-Lite0, Inception if given),
+                                 real-real baseline vs real-fake, per class
         ssim.png                 SSIM real-real / real-fake / fake-fake per class, MS-SSIM among fakes
         class_fidelity.png       ventricle area per class, real vs generated
         memorization.png         nearest-training-image distances and the closest pairs
@@ -35,6 +36,7 @@ from ..inference import LoadedModel, load_model
 from ..paths import data_root, runs_root
 from ..training.selection import classify, generate_balanced
 from . import figures
+from .efficientnet import load_efficientnet_lite0
 from .encoder import EncoderOptions, extract_features, load_or_train_encoder
 from .registry import EvaluationContext, EvaluationSets, MetricOptions, compute_metrics
 
@@ -168,9 +170,11 @@ class DomainFeatures:
 
 def build_context(sets: EvaluationSets, options: EvaluationOptions, cache_dir: Path | None) -> EvaluationContext:
     """The metric context with the domain extractor (its encoder trained on ``sets.train_images`` and cached
-    in ``cache_dir``) and, given a weights file, the Inception extractor."""
+    in ``cache_dir``), the pretrained EfficientNet-Lite0 and, given a weights file, the Inception extractor."""
     context = EvaluationContext(sets, options.metric)
     context.extractors["domain"] = DomainFeatures(sets.train_images, cache_dir, options.encoder, options.batch_size)
+    context.extractors["efficientnet"] = lambda images: extract_features(load_efficientnet_lite0(), images,
+                                                                         options.batch_size)
     if options.inception_weights:
         from .inception import load_inception
 

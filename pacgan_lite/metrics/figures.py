@@ -13,6 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..plots import show_slice
+from .distribution import DISTANCE_METRICS
 from .registry import EvaluationSets
 
 COMPARISON_NAMES = {"real_real": "real vs real", "real_fake": "real vs generated", "fake_fake": "generated vs generated"}
@@ -80,27 +81,34 @@ def _distance_table(result: dict, value) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+EXTRACTOR_NAMES = {"domain": "domain encoder", "efficientnet": "EfficientNet-Lite0 (ImageNet)",
+                   "inception": "Inception-v3 (FID/KID)"}
+
+
 def distances_figure(results: dict) -> plt.Figure:
-    """Fréchet and kernel distances of each available extractor: real-real baseline next to real-fake."""
-    panels = [(name, results[name]) for name in ("fd_domain", "kid_domain", "fid_inception", "kid_inception")
-              if name in results and "skipped" not in results[name]]
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.6 * max(1, len(panels)), 3.6), squeeze=False)
-    for ax, (name, result) in zip(axes[0], panels, strict=False):
-        is_kid = name.startswith("kid")
-        table = _distance_table(result, (lambda v: v["mean"]) if is_kid else (lambda v: v))
-        sns.barplot(data=table, x="classes", y="value", hue="comparison", ax=ax,
-                    palette=["0.65", "tab:orange"])
-        for bars in ax.containers:  # the baseline is often tiny next to real-fake: print the values
-            ax.bar_label(bars, fmt="%.3g", fontsize=7)
-        label = {"fd_domain": "FD_domain", "kid_domain": "KID_domain", "fid_inception": "FID (Inception)",
-                 "kid_inception": "KID (Inception)"}[name]
-        ax.set_title(label + (" (mean over subsets)" if is_kid else ""), fontsize=10)
-        ax.set_ylabel("distance (lower = closer)")
-        ax.set_xlabel("")
-        ax.legend(fontsize=8)
-    if not panels:
+    """Fréchet (left) and kernel (right) distances, one row per extractor that was computed: the real-real
+    baseline of two disjoint real halves next to real-fake, overall and per class."""
+    rows = [(EXTRACTOR_NAMES[extractor], *names) for extractor, names in DISTANCE_METRICS.items()
+            if any(name in results and "skipped" not in results[name] for name in names)]
+    fig, axes = plt.subplots(max(1, len(rows)), 2, figsize=(9.5, 3.3 * max(1, len(rows))), squeeze=False)
+    for (label, *names), row in zip(rows, axes, strict=False):
+        for name, ax in zip(names, row, strict=True):
+            if name not in results or "skipped" in results[name]:
+                ax.set_axis_off()
+                continue
+            is_kid = name.startswith("kid")
+            table = _distance_table(results[name], (lambda v: v["mean"]) if is_kid else (lambda v: v))
+            sns.barplot(data=table, x="classes", y="value", hue="comparison", ax=ax, palette=["0.65", "tab:orange"])
+            for bars in ax.containers:  # the baseline is often tiny next to real-fake: print the values
+                ax.bar_label(bars, fmt="%.3g", fontsize=7)
+            ax.set_title(f"{'KID (mean over subsets)' if is_kid else 'Fréchet distance'}: {label}", fontsize=9)
+            ax.set_ylabel("distance (lower = closer)")
+            ax.set_xlabel("")
+            ax.legend(fontsize=8)
+    if not rows:
         axes[0, 0].text(0.5, 0.5, "no distance was computed", ha="center")
-        axes[0, 0].set_axis_off()
+        for ax in axes[0]:
+            ax.set_axis_off()
     fig.tight_layout()
     return fig
 
@@ -186,7 +194,7 @@ def evaluation_figures(results: dict, sets: EvaluationSets) -> dict[str, plt.Fig
     made = {"real_vs_synthetic": real_vs_synthetic_grid(sets)}
     if "classifier" in results and "skipped" not in results["classifier"]:
         made["classifier"] = classifier_figure(results["classifier"])
-    if any(name in results for name in ("fd_domain", "kid_domain", "fid_inception", "kid_inception")):
+    if any(name in results for names in DISTANCE_METRICS.values() for name in names):
         made["distances"] = distances_figure(results)
     if "ssim" in results:
         made["ssim"] = ssim_figure(results["ssim"], results.get("ms_ssim_fake"))

@@ -31,6 +31,8 @@ def headline_table(record: dict) -> pd.DataFrame:
         ("FD_domain real-fake", _value(m, "fd_domain", "overall", "real_fake")),
         ("KID_domain real-real", _value(m, "kid_domain", "overall", "real_real", "mean")),
         ("KID_domain real-fake", _value(m, "kid_domain", "overall", "real_fake", "mean")),
+        ("FD_efficientnet real-real", _value(m, "fd_efficientnet", "overall", "real_real")),
+        ("FD_efficientnet real-fake", _value(m, "fd_efficientnet", "overall", "real_fake")),
         ("FID (Inception) real-fake", _value(m, "fid_inception", "overall", "real_fake")),
         ("SSIM real-real", _value(m, "ssim", "real_real", "overall", "mean")),
         ("SSIM real-fake", _value(m, "ssim", "real_fake", "overall", "mean")),
@@ -62,12 +64,14 @@ def plain_reading(record: dict) -> str:
         if ceiling is not None:
             lines.append(f"The hidden disease severity of the same images separates the labels with an AUC of "
                          f"{ceiling:.2f}: no classifier can be expected to do better on them.")
-    fd = _value(m, "fd_domain", "overall")
-    if fd and "skipped" not in fd:
-        ratio = fd["real_fake"] / max(fd["real_real"], 1e-12)
-        lines.append(f"In the domain encoder's features, generated images are {ratio:.1f} times as far from "
-                     f"real ones (FD_domain {fd['real_fake']:.3g}) as two halves of the real images are from "
-                     f"each other ({fd['real_real']:.3g}); 1 would mean indistinguishable sets.")
+    for metric, space, name in (("fd_domain", "the domain encoder's", "FD_domain"),
+                                ("fd_efficientnet", "the ImageNet EfficientNet-Lite0's", "FD_efficientnet")):
+        fd = _value(m, metric, "overall")
+        if fd and "skipped" not in fd:
+            ratio = fd["real_fake"] / max(fd["real_real"], 1e-12)
+            lines.append(f"In {space} features, generated images are {ratio:.1f} times as far from real ones "
+                         f"({name} {fd['real_fake']:.3g}) as two halves of the real images are from each other "
+                         f"({fd['real_real']:.3g}); 1 would mean indistinguishable sets.")
     ssim = _value(m, "ssim")
     if ssim and "skipped" not in ssim:
         rr, ff = ssim["real_real"]["overall"]["mean"], ssim["fake_fake"]["overall"]["mean"]
@@ -79,8 +83,14 @@ def plain_reading(record: dict) -> str:
             lines.append(f"Ventricle area, {contrast}: effect size d = {effect['real']:.2f} in real and "
                          f"{effect['fake']:.2f} in generated images; a generator that learned the class "
                          "difference shows a similar effect.")
-    memorized = _value(m, "memorization", "pixels_rms", "fraction_fake_closer_than_any_real")
-    if memorized is not None:
-        lines.append(f"{100 * memorized:.1f}% of generated images are closer to a training image than any real "
-                     "held-out image is: near 0 means no sign of copying.")
+    pixels = _value(m, "memorization", "pixels_rms")
+    if pixels is not None:
+        lines.append(f"{100 * pixels['fraction_fake_closer_than_any_real']:.1f}% of generated images are closer to a "
+                     "training image than any real held-out image is: near 0 means no sign of copying. The closest "
+                     f"generated image differs from its nearest training image by {pixels['fake_min']:.3f} (RMS), the "
+                     f"closest real one by {pixels['real_min']:.3f}; a copy would be near 0.")
+        if ssim and "skipped" not in ssim and ff > rr + 0.2:
+            lines.append("Generated images this much alike sit near the average training image, which brings them "
+                         "close to many training images without copying any: look at the closest pairs before "
+                         "reading the fraction as memorization.")
     return "\n".join(lines)
