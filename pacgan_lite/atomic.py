@@ -11,6 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: Path, directory: bool) -> None:
+    """Give ``path`` the permissions a plain ``open``/``mkdir`` would (mkstemp/mkdtemp make them private),
+    so results in a shared folder stay readable by the people the umask allows."""
+    path.chmod((0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
@@ -25,6 +38,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _usual_mode(tmp, directory=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -44,6 +58,7 @@ def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
+        _usual_mode(tmp, directory=True)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old / path.name)
