@@ -38,7 +38,7 @@ def _preprocess(args: argparse.Namespace) -> None:
     result = preprocess(args.volumes, args.metadata, args.out, slice_index=args.slice, n_slices=args.n_slices,
                         skip_bad=args.skip_bad, workers=args.workers or None, progress=not args.no_progress,
                         overwrite=args.overwrite)
-    print(f"{len(result.qc)} volumes registered ({result.seconds_per_volume:.1f} s per volume); "
+    print(f"{len(result.qc)} volumes registered ({result.seconds_per_volume:.1f} s of registration per volume); "
           f"training layout written to {result.folder}")
     if len(result.skipped):
         print(f"{len(result.skipped)} skipped or flagged, see {result.folder / 'skipped.csv'}:")

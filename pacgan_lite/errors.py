@@ -16,6 +16,10 @@ class InputError(ValueError):
         where = "<input>" if path is None else str(path)
         super().__init__(f"{where}: {field}: {problem}. Fix: {fix}")
 
+    def __reduce__(self):
+        # Rebuilt from its four parts, so the error survives pickling (a worker process sends it back).
+        return self.__class__, (self.path, self.field, self.problem, self.fix)
+
 
 class DataError(InputError):
     """A data set (NIfTI pyramid, labels.csv, dataset.json) that the kit cannot use as it is."""

@@ -45,5 +45,5 @@ def test_cli_preprocess_reports_bad_input(tmp_path, capsys):
     code = main(["preprocess", "--volumes", str(tmp_path / "volumes"), "--metadata", str(tmp_path / "meta.csv"),
                  "--out", str(tmp_path / "out")])
     assert code == 2
-    assert "meta.csv: age: missing or not a number ('') for sub1_ses1.nii.gz. Fix: give the age" in capsys.readouterr().err
+    assert "meta.csv: age: missing, not a number or outside 0-130 ('') for sub1_ses1.nii.gz. Fix: give the age" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -90,11 +90,12 @@ def match_volumes(volumes_dir: str | Path, metadata_csv: str | Path) -> tuple[pd
     key = "file" if "file" in table.columns else "image_id"
     names = {internal: column for column, internal in (SIMPLE_COLUMNS if key == "file" else ADNI_COLUMNS).items()}
     problems = []
-    duplicated = table[key][table[key].duplicated(keep=False)]
+    identity = table[key].map(_stem) if key == "file" else table[key]  # x.nii and x.nii.gz: one volume
+    duplicated = identity[identity.duplicated(keep=False)]
     for value in sorted(set(duplicated)):
         problems.append(Problem(csv_path, names[key], f"{value!r} appears in {int((duplicated == value).sum())} rows",
                                 "keep one row per image (remove the repeated rows)"))
-    table = table[~table[key].isin(set(duplicated))]
+    table = table[~identity.isin(set(duplicated))]
     if key == "file":
         by_file = {_stem(name): row for name, row in zip(table["file"], table.to_dict("records"), strict=True)}
         row_of = {path: by_file.get(_stem(path.name)) for path in files}
@@ -103,6 +104,14 @@ def match_volumes(volumes_dir: str | Path, metadata_csv: str | Path) -> tuple[pd
     else:
         ids = dict(zip(table["image_id"], table.to_dict("records"), strict=True))
         row_of = {path: _row_for_tokens(path, ids, csv_path, problems) for path in files}
+        claimed = pd.Series([row["image_id"] for row in row_of.values() if row is not None], dtype=str)
+        for image_id in sorted(set(claimed[claimed.duplicated()])):
+            paths = [path for path, row in row_of.items() if row is not None and row["image_id"] == image_id]
+            for path in paths:
+                problems.append(Problem(path, "Image Data ID", f"{image_id} is also in the name of "
+                                        f"{', '.join(p.name for p in paths if p != path)}",
+                                        "keep one file per image ID in the folder (a copy or a re-download?)"))
+                row_of[path] = None
         found = {row["image_id"] for row in row_of.values() if row is not None}
         unmatched_rows = [row for image_id, row in ids.items() if image_id not in found]
     for row in unmatched_rows:
@@ -156,7 +165,7 @@ def _check_row(row: dict, path: Path, csv_path: Path, names: dict, problems: lis
     except ValueError:
         age = float("nan")
     if not 0 < age < 130:
-        problems.append(Problem(csv_path, names["age"], f"missing or not a number ({row['age']!r}) {where}",
+        problems.append(Problem(csv_path, names["age"], f"missing, not a number or outside 0-130 ({row['age']!r}) {where}",
                                 "give the age at the scan in years; matching needs it"))
         return None
     sex = row["sex"].upper()

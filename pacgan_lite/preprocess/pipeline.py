@@ -61,7 +61,7 @@ class PreprocessResult:
 
     @property
     def seconds_per_volume(self) -> float:
-        """Mean registration wall time per volume (qc.csv ``seconds``)."""
+        """Mean registration wall time per volume (qc.csv ``seconds``; reading and resampling not included)."""
         return float(self.qc["seconds"].mean()) if len(self.qc) else float("nan")
 
 
@@ -95,10 +95,12 @@ def preprocess(
 ) -> PreprocessResult:
     """Preprocess every volume of ``volumes_dir`` described in ``metadata_csv`` into ``out_dir``.
 
-    Bad inputs (unreadable or non-3D NIfTI, a volume without a metadata row, a row without a volume,
-    duplicate IDs, unknown groups, missing age, sex or subject) raise an InputError naming the file,
-    field and fix, before any registration starts; with ``skip_bad`` they are written to skipped.csv and
-    the run goes on with the good volumes. Volumes whose registration is flagged by QC (see
+    Bad inputs raise an InputError naming the file, field and fix. Those found in the metadata and the
+    headers (unreadable or non-3D NIfTI, no orientation in the header, a volume without a metadata row, a
+    row without a volume, duplicate IDs, unknown groups, missing age, sex or subject) stop the run before
+    any registration starts; those found while reading the data or registering (non-finite or empty data,
+    a failed registration) stop it then. With ``skip_bad`` they are written to skipped.csv and the run
+    goes on with the good volumes. Volumes whose registration is flagged by QC (see
     :mod:`~pacgan_lite.preprocess.qc`) are always left out of the data set and listed in skipped.csv.
 
     Args:
@@ -177,18 +179,30 @@ def _run_all(paths, slice_index, n_slices, workers, progress, skip_bad) -> tuple
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
                 futures = {pool.submit(_try_one, p, slice_index, n_slices, threads): p for p in paths}
-                for future in as_completed(futures):
-                    keep(futures[future], future.result())
-                    bar.update()
+                try:
+                    for future in as_completed(futures):
+                        keep(futures[future], future.result())
+                        bar.update()
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)  # stop now, not after every queued registration
+                    raise
     return {p: results[p] for p in paths if p in results}, problems
 
 
 def _try_one(path, slice_index, n_slices, threads) -> VolumeResult | InputError:
-    """:func:`preprocess_one`, returning a bad-input error instead of raising it (so it crosses processes)."""
+    """:func:`preprocess_one`, returning a bad-input error instead of raising it (so it crosses processes).
+
+    A registration that fails inside ITK or the linear algebra (a partial field of view, an empty or
+    wrongly oriented volume) is a problem of that volume too, named as such.
+    """
     try:
         return preprocess_one(path, slice_index, n_slices, threads)
     except InputError as err:
         return err
+    except (RuntimeError, np.linalg.LinAlgError) as err:
+        return InputError(path, "registration", f"failed ({type(err).__name__}: {str(err).strip().splitlines()[-1]})",
+                          "look at the volume (a T1 head, whole brain in the field of view, orientation in the "
+                          "header) or remove it")
 
 
 def _stack(kept: pd.DataFrame, results: dict, numbers: list[int]) -> tuple[np.ndarray, pd.DataFrame]:

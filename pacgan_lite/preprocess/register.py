@@ -66,10 +66,6 @@ class Registration:
     iterations: int
     seconds: float
 
-    @property
-    def head_to_mni(self) -> np.ndarray:
-        return np.linalg.inv(self.mni_to_head)
-
 
 def decompose(mni_to_head: np.ndarray) -> tuple[tuple, tuple, tuple]:
     """``(rotation_deg, translation_mm, scale)`` of a ``T @ R @ S`` matrix (the inverse of

@@ -26,6 +26,17 @@ def header_problem(path: Path) -> Problem | None:
     if not (len(shape) == 3 or (len(shape) == 4 and shape[3] == 1)) or min(shape[:3], default=0) < 2:
         return Problem(path, "shape", f"is {shape}, not one 3D volume",
                        "give one 3D T1 volume per file (split 4D series, keep the T1 frame)")
+    header = image.header
+    if "sform_code" in header and int(header["sform_code"]) == 0 and int(header["qform_code"]) == 0:
+        # nibabel then guesses an orientation; a wrong left-right guess mirrors the brain, and the
+        # nearly symmetric template would not flag it in QC.
+        return Problem(path, "sform_code/qform_code", "both are 0: the header does not say how the voxels lie "
+                       "in the head", "re-export the volume from DICOM (e.g. dcm2niix) so the header holds "
+                       "its orientation")
+    linear = image.affine[:3, :3]
+    if not np.isfinite(image.affine).all() or abs(np.linalg.det(linear)) < 1e-6:
+        return Problem(path, "affine", "is not finite or is singular (zero voxel size)",
+                       "re-export the volume from DICOM so the header holds its voxel size and orientation")
     return None
 
 
