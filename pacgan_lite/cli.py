@@ -137,19 +137,32 @@ def _bench(args: argparse.Namespace) -> None:
     run_bench(options, args.out or runs_root() / "bench")
 
 
+def _at_least(minimum: int):
+    """An argparse type: an integer of at least ``minimum`` (argparse names the option in its error)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"  # argparse shows this name when int() fails
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pacgan-lite", description=__doc__)
     parser.add_argument("--version", action="version", version=f"pacgan-lite {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     cohort = commands.add_parser("cohort", help="make the embedded synthetic AD/CN cohort into a folder")
-    cohort.add_argument("--n-subjects", type=int, default=200)
+    cohort.add_argument("--n-subjects", type=_at_least(1), default=200)
     cohort.add_argument("--size", type=int, default=256, help="top resolution (4..256, a power of two)")
-    cohort.add_argument("--seed", type=int, default=0)
+    cohort.add_argument("--seed", type=_at_least(0), default=0)
     cohort.add_argument("--effect", type=float, default=1.0, help="disease effect size (0 = no atrophy signal)")
     cohort.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    cohort.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
-    cohort.add_argument("--raw-heads", type=int, default=0, help="also write this many raw 3D head volumes to OUT/raw")
+    cohort.add_argument("--workers", type=_at_least(0), default=0, help="processes (0 = all cores)")
+    cohort.add_argument("--raw-heads", type=_at_least(0), default=0, help="also write this many raw 3D head volumes to OUT/raw")
     cohort.add_argument("--no-progress", action="store_true")
     cohort.add_argument("--overwrite", action="store_true")
     cohort.set_defaults(func=_cohort)
@@ -167,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--slice", type=int, default=127, help="axial index in the 256 cube (127 = MNI z +18 mm)")
     preprocess.add_argument("--n-slices", type=int, default=1, help="slices per volume, centred on --slice")
     preprocess.add_argument("--skip-bad", action="store_true", help="go on without bad inputs; list them in skipped.csv")
-    preprocess.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    preprocess.add_argument("--workers", type=_at_least(0), default=0, help="processes (0 = all cores)")
     preprocess.add_argument("--no-progress", action="store_true")
     preprocess.add_argument("--overwrite", action="store_true")
     preprocess.set_defaults(func=_preprocess)
@@ -192,12 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="write generated images (NIfTI [W,H,C,N]) and labels_syn.csv")
     generate.add_argument("--checkpoint", required=True, help="a checkpoint of a run, e.g. stage5-best.pt")
-    generate.add_argument("--per-class", type=int, nargs="+", required=True, metavar="N",
+    generate.add_argument("--per-class", type=_at_least(0), nargs="+", required=True, metavar="N",
                           help="images per class: one number for every class, or one per class")
     generate.add_argument("--size", type=int, help="side in px (default: the checkpoint's resolution)")
     generate.add_argument("--out", required=True, help="NIfTI file, e.g. synthetic/Generated256x256.nii.gz")
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--batch-size", type=int, default=64)
+    generate.add_argument("--seed", type=_at_least(0), default=0)
+    generate.add_argument("--batch-size", type=_at_least(1), default=64)
     generate.add_argument("--device", default="auto", help="auto, cpu or cuda")
     generate.set_defaults(func=_generate)
 
@@ -206,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--images", required=True, help="NIfTI [W,H,C,N] in [-1, 1] at the checkpoint's size")
     classify.add_argument("--labels", help="CSV with ID and Label: adds the metrics (<out>.metrics.json)")
     classify.add_argument("--out", required=True, help="predictions CSV")
-    classify.add_argument("--batch-size", type=int, default=64)
+    classify.add_argument("--batch-size", type=_at_least(1), default=64)
     classify.add_argument("--device", default="auto")
     classify.set_defaults(func=_classify)
 
@@ -215,11 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", help="default: the last stage's selected weights")
     evaluate.add_argument("--held-out", default="auto", choices=["auto", "val", "test"],
                           help="real images to compare with (auto: val for validation runs, test for final runs)")
-    evaluate.add_argument("--synthetic-per-class", type=int, default=200)
+    evaluate.add_argument("--synthetic-per-class", type=_at_least(2), default=200)
     evaluate.add_argument("--metrics", nargs="+", help="compute only these (default: all)")
     evaluate.add_argument("--inception-weights", help="local FID Inception-v3 weights (no file: FID/KID skipped)")
     evaluate.add_argument("--out", help="output folder (default <run>/evaluation)")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=_at_least(0), default=0)
     evaluate.add_argument("--device", default="auto")
     evaluate.set_defaults(func=_evaluate)
 

@@ -130,19 +130,44 @@ def balanced_labels(per_class: Sequence[int], n_classes: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def iter_samples(model: LoadedModel, labels: torch.Tensor, seed: int, batch_size: int,
-                 stage: int | None = None) -> Iterator[torch.Tensor]:
-    """Generated images ``[b, C, s, s]`` (CPU) for ``labels [N]``, batch after batch.
+def iter_samples(model: LoadedModel, labels: torch.Tensor, seed: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """Generated images ``[b, C, s, s]`` (CPU) for ``labels [N]``, batch after batch, at the model's
+    resolution (for another resolution, see :func:`model_for_size`).
 
     All latent vectors are drawn first from one seeded generator (as
     :func:`pacgan_lite.training.selection.generate_balanced` does), so an image depends only on the seed and
-    its position, not on the batch size. ``stage`` (default: the checkpoint's) samples at a lower
-    resolution with the newest block fully faded in.
+    its position, not on the batch size.
     """
     z = torch.randn(len(labels), model.generator.z_dim, generator=torch.Generator().manual_seed(seed))
-    stage, fade_alpha = (model.stage, model.fade_alpha) if stage is None or stage == model.stage else (stage, 1.0)
     for z_batch, label_batch in zip(z.split(batch_size), labels.split(batch_size), strict=True):
-        yield model.generator(z_batch.to(model.device), label_batch.to(model.device), stage, fade_alpha).float().cpu()
+        yield model.generator(z_batch.to(model.device), label_batch.to(model.device), model.stage,
+                              model.fade_alpha).float().cpu()
+
+
+def model_for_size(model: LoadedModel, size: int | None) -> LoadedModel:
+    """The model that makes ``size`` px images: ``model`` itself at its resolution (or for None), else the
+    weights selected at that stage of the same run (``stage{s}-best.pt`` beside ``model.path``).
+
+    A later checkpoint cannot simply stop at a lower stage: that stage's to-image layer stops learning once
+    the next resolution has faded in, while the blocks it reads keep changing, so its images would be wrong.
+
+    Raises:
+        InputError: ``size`` is not a resolution of the run up to this checkpoint, or its checkpoint is
+            not beside this one.
+    """
+    if size is None or size == model.resolution:
+        return model
+    sizes = [resolution(s) for s in range(model.stage)]
+    if size not in sizes:
+        raise InputError(model.path, "size", f"{size} px is not a resolution this checkpoint was trained "
+                         f"for (it reached {model.resolution} px)", f"use one of {sizes + [model.resolution]}, "
+                         "or a checkpoint of a run trained to that size")
+    sibling = model.path.parent / f"stage{sizes.index(size)}-best.pt"
+    if not sibling.is_file():
+        raise InputError(model.path, "size", f"{size} px needs the weights selected at that stage "
+                         f"({sibling.name}), which are not beside this checkpoint",
+                         f"give that checkpoint of the run, or generate at {model.resolution} px")
+    return load_model(sibling, str(model.device))
 
 
 @dataclass
@@ -164,8 +189,8 @@ def generate(checkpoint: str | Path, per_class: Sequence[int], out: str | Path, 
         per_class: images per class (one number for every class, or one per class; reference:
             ``N_IMAGES_GENERATED``).
         out: the NIfTI file to write, e.g. ``synthetic/Generated256x256.nii.gz``.
-        size: the side in pixels; must be the checkpoint's resolution or a lower stage's (None: the
-            checkpoint's).
+        size: the side in pixels (None: the checkpoint's resolution); a lower stage's resolution uses that
+            stage's selected weights from the same run folder (see :func:`model_for_size`).
         seed: seeds the latent vectors; the same seed gives the same images at any batch size.
         batch_size: images per forward pass.
         device: "auto" uses CUDA when present.
@@ -173,18 +198,17 @@ def generate(checkpoint: str | Path, per_class: Sequence[int], out: str | Path, 
     Images are written in label order (all of class 0, then class 1, ...); ``labels_syn.csv`` has
     columns ``ID`` (position along N) and ``Label``.
     """
-    model = load_model(checkpoint, device)
-    stage = _stage_for_size(model, size)
+    model = model_for_size(load_model(checkpoint, device), size)
     labels = balanced_labels(per_class, model.n_classes)
     out = Path(out)
-    side, channels = resolution(stage), model.architecture["image_channels"]
+    side, channels = model.resolution, model.architecture["image_channels"]
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".generate-") as scratch:
         # A Fortran-ordered memmap is the NIfTI order on disk: each generated image is one contiguous block.
         images = np.lib.format.open_memmap(Path(scratch) / "images.npy", mode="w+", dtype=np.float32,
                                            shape=(side, side, channels, len(labels)), fortran_order=True)
         start = 0
-        for batch in iter_samples(model, labels, seed, batch_size, stage):
+        for batch in iter_samples(model, labels, seed, batch_size):
             images[..., start:start + len(batch)] = nchw_to_nifti(batch.numpy())
             start += len(batch)
         images.flush()
@@ -195,17 +219,6 @@ def generate(checkpoint: str | Path, per_class: Sequence[int], out: str | Path, 
     with atomic_path(labels_path) as tmp:
         pd.DataFrame({"ID": np.arange(len(labels)), "Label": labels.numpy()}).to_csv(tmp, index=False)
     return Generated(out, labels_path, len(labels), model.class_names)
-
-
-def _stage_for_size(model: LoadedModel, size: int | None) -> int:
-    if size is None or size == model.resolution:
-        return model.stage
-    sizes = [resolution(s) for s in range(model.stage + 1)]
-    if size not in sizes:
-        raise InputError(model.path, "size", f"{size} px is not a resolution this checkpoint was trained "
-                         f"for (it reached {model.resolution} px)", f"use one of {sizes}, or a checkpoint "
-                         "of a run trained to that size")
-    return sizes.index(size)
 
 
 def generate_medigan(model_file: str | Path, num_samples: int = 20, output_path: str | Path | None = None,
@@ -227,13 +240,15 @@ def generate_medigan(model_file: str | Path, num_samples: int = 20, output_path:
             raise InputError(model_file, "condition", f"class {condition} does not exist "
                              f"({model.class_names})", f"use 0..{model.n_classes - 1} or None")
         per_class = [num_samples if k == condition else 0 for k in range(model.n_classes)]
+    side = kwargs.get("size") or model.resolution
     if save_images:
         folder = Path(output_path or ".")
-        name = f"Generated{model.resolution}x{model.resolution}.nii.gz"
-        return generate(model_file, per_class, folder / name, seed=seed, **kwargs)
+        return generate(model_file, per_class, folder / f"Generated{side}x{side}.nii.gz", seed=seed, **kwargs)
+    model = model_for_size(model, side)
     labels = balanced_labels(per_class, model.n_classes)
-    batches = iter_samples(model, labels, seed, kwargs.get("batch_size", 64))
-    return [nchw_to_nifti(image[None].numpy())[..., 0].squeeze(axis=2) for batch in batches for image in batch]
+    images = [nchw_to_nifti(image[None].numpy())[..., 0] for batch in
+              iter_samples(model, labels, seed, kwargs.get("batch_size", 64)) for image in batch]
+    return [image[:, :, 0] if image.shape[2] == 1 else image for image in images]
 
 
 # ----------------------------------------------------------------------------------------- classification
@@ -251,8 +266,8 @@ def iter_nifti_batches(path: str | Path, batch_size: int) -> tuple[tuple[int, ..
     except Exception as err:  # nibabel raises many types for corrupt or foreign files
         raise DataError(path, "(file)", f"cannot be read as NIfTI ({type(err).__name__}: {err})",
                         "re-create the file; it may be truncated or not a NIfTI") from err
-    if len(shape) != 4:
-        raise DataError(path, "shape", f"has shape {shape}, expected 4 dimensions [W, H, C, N]",
+    if len(shape) != 4 or shape[3] == 0:
+        raise DataError(path, "shape", f"has shape {shape}, expected 4 dimensions [W, H, C, N] with N >= 1",
                         "store images as [W, H, C, N], as pacgan-lite generate writes them")
 
     def batches() -> Iterator[np.ndarray]:
@@ -262,7 +277,7 @@ def iter_nifti_batches(path: str | Path, batch_size: int) -> tuple[tuple[int, ..
             except Exception as err:
                 raise DataError(path, "(file)", f"cannot be read past image {start} ({type(err).__name__}: "
                                 f"{err})", "re-create the file; it may be truncated") from err
-            check_images(chunk, path)
+            check_images(chunk, path, first_index=start)
             yield chunk
 
     return shape, batches()

@@ -38,3 +38,9 @@ def test_a_failed_block_leaves_neither_file_nor_folder(tmp_path):
     with pytest.raises(RuntimeError), atomic_directory(tmp_path / "out"):
         raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_has_null_where_a_number_is_not_finite(tmp_path):
+    write_json(tmp_path / "m.json", {"auc": float("nan"), "d": [1.0, float("inf")], "ok": 0.5})
+    assert (tmp_path / "m.json").read_text().split() == ['{', '"auc":', 'null,', '"d":', '[', '1.0,', 'null', '],',
+                                                         '"ok":', '0.5', '}']

@@ -49,6 +49,22 @@ def test_errors_are_reported_with_exit_code_2(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evaluate", "--run", "r", "--synthetic-per-class", "1"], "--synthetic-per-class: must be at least 2, got 1"),
+        (["generate", "--checkpoint", "c", "--per-class", "-3", "--out", "o"], "--per-class: must be at least 0"),
+        (["preprocess", "--volumes", "v", "--metadata", "m", "--out", "o", "--workers", "x"],
+         "--workers: invalid integer >= 0 value: 'x'"),
+    ],
+    ids=["synthetic-per-class", "negative-count", "not-a-number"],
+)
+def test_counts_are_checked_by_the_parser(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_cohort_refuses_to_overwrite(cohort_dir, capsys):
     argv = ["cohort", "--n-subjects", "4", "--size", "8", "--out", str(cohort_dir), "--no-progress"]
     assert main(argv) == 2

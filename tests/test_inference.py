@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -63,12 +64,26 @@ def test_generate_writes_the_reference_layout_independent_of_the_batch(run_dir, 
     np.testing.assert_allclose(written, expected.numpy(), atol=1e-6)
 
 
+def test_a_lower_size_uses_the_weights_selected_at_that_stage(run_dir, tmp_path):
+    lower = generate(run_dir / "stage2-best.pt", [3], tmp_path / "low.nii.gz", size=8, seed=1)
+    direct = generate(run_dir / "stage1-best.pt", [3], tmp_path / "direct.nii.gz", seed=1)
+    np.testing.assert_array_equal(nib.load(lower.images).get_fdata(), nib.load(direct.images).get_fdata())
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(run_dir / "stage2-best.pt", alone / "stage2-best.pt")
+    with pytest.raises(InputError, match=r"size: 8 px needs the weights selected at that stage \(stage1-best.pt\)"):
+        generate(alone / "stage2-best.pt", [3], tmp_path / "x.nii.gz", size=8)
+
+
 def test_medigan_style_generate(run_dir, tmp_path):
     images = generate_medigan(run_dir / "stage2-best.pt", num_samples=3, save_images=False, condition=1)
     assert len(images) == 3 and images[0].shape == (16, 16)
     made = generate_medigan(run_dir / "stage2-best.pt", num_samples=5, output_path=tmp_path)
     assert made.images.name == "Generated16x16.nii.gz"
     assert pd.read_csv(made.labels)["Label"].tolist() == [0, 0, 0, 1, 1]
+    smaller = generate_medigan(run_dir / "stage2-best.pt", num_samples=2, output_path=tmp_path / "s", size=8)
+    assert smaller.images.name == "Generated8x8.nii.gz"
+    assert generate_medigan(run_dir / "stage2-best.pt", num_samples=2, save_images=False, size=8)[0].shape == (8, 8)
 
 
 def test_classify_writes_probabilities_and_metrics_the_same_for_any_batch(run_dir, generated, tmp_path):
@@ -120,6 +135,11 @@ BAD_INPUTS = {
     "another size": (lambda g, r, t: {"images": _write_nifti(t / "small.nii.gz", np.zeros((8, 8, 1, 4)))},
                      "images are 8x8 with 1 channel(s), but the checkpoint classifies 16x16 images"),
     "a corrupt file": (lambda g, r, t: {"images": _truncated(g, t)}, "cannot be read"),
+    "a NaN in a later batch": (lambda g, r, t: {"images": _write_nifti(t / "nan.nii.gz", np.pad(
+        np.zeros((16, 16, 1, 7)), ((0, 0), (0, 0), (0, 0), (0, 1)), constant_values=np.nan))},
+        "NaN or Inf in images [7]"),  # batch_size 3 reads images 6..7 last: the index is the file's
+    "no images": (lambda g, r, t: {"images": _write_nifti(t / "empty.nii.gz", np.zeros((16, 16, 1, 0)))},
+                  "expected 4 dimensions [W, H, C, N] with N >= 1"),
     "not a NIfTI": (lambda g, r, t: {"images": (t / "x.nii.gz").write_text("hello") and t / "x.nii.gz"},
                     "cannot be read as NIfTI"),
     "labels of another class count": (
@@ -136,7 +156,7 @@ BAD_INPUTS = {
 def test_bad_input_gets_a_clear_error(case, run_dir, generated, tmp_path):
     make, message = BAD_INPUTS[case]
     arguments = {"checkpoint": run_dir / "stage2-best.pt", "images": generated.images, "labels": None,
-                 **make(generated, run_dir, tmp_path)}
+                 "batch_size": 3, **make(generated, run_dir, tmp_path)}
     arguments.pop("_", None)
     with pytest.raises(InputError, match="Fix: ") as error:
         classify(**arguments)

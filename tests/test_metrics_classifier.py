@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pacgan_lite.metrics import EvaluationContext, EvaluationSets, MetricOptions, compute_metrics
 from pacgan_lite.metrics.classifier import classification_report
 
 
@@ -54,3 +55,20 @@ def test_three_classes_give_macro_auc_without_binary_rates():
     report = classification_report(probabilities, labels, ["a", "b", "c"], resamples=20)
     assert report["auc"] == 1.0 and report["accuracy"] == 1.0
     assert "sensitivity" not in report and "roc" not in report
+
+
+def test_a_class_without_images_leaves_balanced_accuracy_undefined():
+    report = classification_report(probabilities_from(np.array([0.2, 0.7, 0.1])), torch.tensor([0, 0, 0]),
+                                   ["CN", "AD"], resamples=10)
+    assert np.isnan(report["balanced_accuracy"]) and np.isnan(report["sensitivity"])
+    assert report["specificity"] == pytest.approx(2 / 3) and np.isnan(report["auc"])
+
+
+@pytest.mark.parametrize(("held_out", "noted"), [("val", True), ("test", False)])
+def test_validation_images_that_chose_the_epochs_are_flagged(held_out, noted):
+    labels = torch.tensor([0, 1] * 5)
+    images = torch.zeros(10, 1, 4, 4)
+    sets = EvaluationSets(images, labels, images, labels, images, labels, ["CN", "AD"],
+                          real_probabilities=probabilities_from(np.linspace(0, 1, 10)), held_out=held_out)
+    result = compute_metrics(EvaluationContext(sets, MetricOptions(bootstrap_resamples=10)), ["classifier"])
+    assert ("selection_note" in result["classifier"]) is noted

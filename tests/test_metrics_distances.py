@@ -10,6 +10,7 @@ from pacgan_lite.metrics import (
     EvaluationSets,
     MetricOptions,
     compute_metrics,
+    figures,
     list_metrics,
 )
 from pacgan_lite.metrics.distribution import frechet_distance, kernel_distance, matched_fakes, split_halves
@@ -118,3 +119,35 @@ def test_domain_encoder_is_cached_by_data_and_options(tmp_path):
     assert cache_key(images, options) != cache_key(images.flip(0), options)
     assert cache_key(images, options) != cache_key(images, EncoderOptions(steps=6, batch_size=8))
     assert len(list(tmp_path.glob("domain-encoder-*.pt"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("n_real", "n_fake", "where", "reason"),
+    [(3, 40, "overall", "4 or more held-out real images and 2 or more generated"),
+     (40, 6, "per_class", "generated images to match the second real half")],
+    ids=["too-few-real", "too-few-fakes"],
+)
+def test_distances_skip_rather_than_compare_unequal_or_tiny_sets(n_real, n_fake, where, reason):
+    context = _context()
+    sets = context.sets
+    sets.real_images, sets.real_labels = sets.real_images[:n_real], sets.real_labels[:n_real]
+    sets.fake_images, sets.fake_labels = sets.fake_images[:n_fake], sets.fake_labels[:n_fake]
+    result = compute_metrics(context, ["fd_domain"])["fd_domain"]
+    skipped = result.get("skipped") or result[where]["CN"]["skipped"]
+    assert reason in skipped
+    figures.distances_figure({"fd_domain": result})  # draws the reason instead of failing
+
+
+def test_precision_recall_compares_equal_class_matched_sets():
+    result = compute_metrics(_context(), ["precision_recall_domain"])["precision_recall_domain"]
+    assert result["n_real"] == result["n_fake"] == 40
+
+
+def test_a_damaged_encoder_cache_is_trained_again(tmp_path):
+    images = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    options = EncoderOptions(steps=3, batch_size=8)
+    cache = tmp_path / f"domain-encoder-{cache_key(images, options)}.pt"
+    cache.write_bytes(b"truncated")
+    _, record = load_or_train_encoder(images, tmp_path, options)
+    _, again = load_or_train_encoder(images, tmp_path, options)
+    assert not record["cached"] and again["cached"]

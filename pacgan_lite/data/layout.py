@@ -218,8 +218,11 @@ def read_nifti(path: str | Path, size: int | None = None) -> np.ndarray:
     return images
 
 
-def check_images(images: np.ndarray, path: str | Path | None, size: int | None = None) -> None:
-    """Check a ``[W, H, C, N]`` array: 4-D, square, expected size, C in (1, 3), finite, within [-1, 1]."""
+def check_images(images: np.ndarray, path: str | Path | None, size: int | None = None, first_index: int = 0) -> None:
+    """Check a ``[W, H, C, N]`` array: 4-D, square, expected size, C in (1, 3), finite, within [-1, 1].
+
+    ``first_index``: the position of ``images[..., 0]`` in the file, so a message names the file's images
+    when a chunk of it is checked."""
     if images.ndim != 4:
         raise DataError(path, "shape", f"has {images.ndim} dimensions {images.shape}, expected 4: [W, H, C, N]",
                         "store images as [W, H, C, N], e.g. a stack of N grey slices as arr[:, :, None, :]")
@@ -234,11 +237,13 @@ def check_images(images: np.ndarray, path: str | Path | None, size: int | None =
                         "store images as [W, H, C, N] with C = 1 (grey) or 3 (colour)")
     finite = np.isfinite(images)
     if not finite.all():
-        bad = np.unique(np.nonzero(~finite)[3])[:10].tolist()
+        bad = (first_index + np.unique(np.nonzero(~finite)[3])[:10]).tolist()
         raise DataError(path, "intensities", f"NaN or Inf in images {bad}", "remove or repair those images")
     low, high = float(images.min()), float(images.max())
     if low < -1 - RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
-        raise DataError(path, "intensities", f"values span [{low:.3g}, {high:.3g}], outside [-1, 1]",
+        outside = np.abs(images).reshape(-1, images.shape[3]).max(axis=0) > 1 + RANGE_TOLERANCE
+        bad = (first_index + np.flatnonzero(outside)[:10]).tolist()
+        raise DataError(path, "intensities", f"values span [{low:.3g}, {high:.3g}], outside [-1, 1] (images {bad})",
                         "scale each image as (x - max/2) / (max/2), as the reference preprocessing does")
 
 

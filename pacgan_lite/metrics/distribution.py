@@ -85,6 +85,9 @@ def matched_fakes(fake_labels: torch.Tensor, like: torch.Tensor, rng: np.random.
 def _comparisons(context: EvaluationContext, extractor: str, statistic) -> dict:
     """``statistic(real_features, fake_features)`` for real-real and real-fake, overall and per class."""
     sets = context.sets
+    if len(sets.real_labels) < 2 * MINIMUM_PER_SIDE or len(sets.fake_labels) < MINIMUM_PER_SIDE:
+        return skipped(f"needs {2 * MINIMUM_PER_SIDE} or more held-out real images and {MINIMUM_PER_SIDE} or more "
+                       f"generated ones, got {len(sets.real_labels)} and {len(sets.fake_labels)}")
     real, fake = context.features(extractor, "real"), context.features(extractor, "fake")
     half_a, half_b = split_halves(sets.real_labels, context.rng(f"halves-{extractor}"))
     fakes = matched_fakes(sets.fake_labels, sets.real_labels[half_b], context.rng(f"fakes-{extractor}"))
@@ -95,9 +98,12 @@ def _comparisons(context: EvaluationContext, extractor: str, statistic) -> dict:
 
         a, b = members(half_a, sets.real_labels), members(half_b, sets.real_labels)
         f = members(fakes, sets.fake_labels)
-        if min(len(a), len(b), len(f)) < MINIMUM_PER_SIDE:
+        if min(len(a), len(b)) < MINIMUM_PER_SIDE:
             return skipped(f"needs {2 * MINIMUM_PER_SIDE} or more held-out real images (two halves of "
                            f"{MINIMUM_PER_SIDE}), got {len(a) + len(b)}; use a larger held-out split")
+        if len(f) < len(b):  # equal sizes keep the two comparisons' small-sample bias equal
+            return skipped(f"needs {len(b)} generated images to match the second real half, got {len(f)}; "
+                           "generate more per class")
         return {"real_real": statistic(real[a], real[b]), "real_fake": statistic(real[a], fake[f]),
                 "n_real_a": len(a), "n_real_b": len(b), "n_fake": len(f)}
 

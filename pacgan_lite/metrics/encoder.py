@@ -142,8 +142,11 @@ def load_or_train_encoder(images: torch.Tensor, cache_dir: str | Path | None,
     key = cache_key(images, options)
     path = None if cache_dir is None else Path(cache_dir) / f"domain-encoder-{key}.pt"
     if path is not None and path.is_file():
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("format") == CACHE_FORMAT and payload.get("key") == key:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # torch raises many types for a damaged file; a cache can always be rebuilt
+            payload = {}
+        if isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT and payload.get("key") == key:
             encoder = _new_encoder(images, options)
             encoder.load_state_dict(payload["state_dict"])
             return encoder.eval().requires_grad_(False), {**payload["record"], "cached": True}

@@ -143,9 +143,11 @@ def load_sets(run_dir: Path, model: LoadedModel, options: EvaluationOptions) -> 
         real, severity = _load_set(Path(run_options["test_folder"]), model.resolution, ("test",))
     else:
         real, severity = _load_set(train_folder, model.resolution, ("val",))
-    if list(train.class_names) != model.class_names:
-        raise InputError(model.path, "class_names", f"the checkpoint's classes {model.class_names} differ from "
-                         f"the data's {train.class_names}", "evaluate the checkpoint on the data it was trained on")
+    for dataset in (train, real):
+        if list(dataset.class_names) != model.class_names:
+            raise InputError(dataset.folder / "dataset.json", "class_names", f"the data's classes "
+                             f"{dataset.class_names} differ from the checkpoint's {model.class_names}",
+                             "evaluate the checkpoint on data with its classes in its order")
     probabilities = classify(model.discriminator, real.images, model.stage, model.fade_alpha, options.batch_size,
                              model.device)
     fake, fake_labels = generate_balanced(model.generator, options.synthetic_per_class, model.stage,

@@ -98,6 +98,11 @@ def distances_figure(results: dict) -> plt.Figure:
                 continue
             is_kid = name.startswith("kid")
             table = _distance_table(results[name], (lambda v: v["mean"]) if is_kid else (lambda v: v))
+            if table.empty:  # every group skipped (too few held-out images)
+                ax.text(0.5, 0.5, results[name]["overall"].get("skipped", "skipped"), ha="center", wrap=True,
+                        fontsize=8)
+                ax.set_axis_off()
+                continue
             sns.barplot(data=table, x="classes", y="value", hue="comparison", ax=ax, palette=["0.65", "tab:orange"])
             for bars in ax.containers:  # the baseline is often tiny next to real-fake: print the values
                 ax.bar_label(bars, fmt="%.3g", fontsize=7)

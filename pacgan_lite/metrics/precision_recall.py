@@ -3,13 +3,15 @@
 Each set's manifold is the union of balls around its points, each ball reaching the point's k-th nearest
 neighbour in the same set. Precision: the fraction of generated images inside the real manifold (are the
 images realistic?). Recall: the fraction of real held-out images inside the generated manifold (does the
-generator cover the real variety?).
+generator cover the real variety?). Both sets have the same size and class counts, since the radii
+depend on how many points a set holds.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .distribution import matched_fakes
 from .registry import EvaluationContext, register, skipped
 
 
@@ -37,7 +39,10 @@ def precision_recall_domain(context: EvaluationContext) -> dict:
     k = context.options.nearest_neighbours
     if "domain" not in context.extractors:
         return skipped(context.missing_extractors.get("domain", "no domain feature extractor"))
-    real, fake = context.features("domain", "real"), context.features("domain", "fake")
+    sets = context.sets
+    # k-NN radii shrink as a set grows: compare as many generated images as there are real ones, class by class
+    fakes = matched_fakes(sets.fake_labels, sets.real_labels, context.rng("precision-recall-fakes"))
+    real, fake = context.features("domain", "real"), context.features("domain", "fake")[fakes]
     if min(len(real), len(fake)) <= k:
         return skipped(f"needs more than k = {k} real and generated images")
-    return precision_recall(real, fake, k)
+    return {**precision_recall(real, fake, k), "n_real": len(real), "n_fake": len(fake)}
