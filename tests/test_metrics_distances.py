@@ -151,3 +151,10 @@ def test_a_damaged_encoder_cache_is_trained_again(tmp_path):
     _, record = load_or_train_encoder(images, tmp_path, options)
     _, again = load_or_train_encoder(images, tmp_path, options)
     assert not record["cached"] and again["cached"]
+
+
+def test_kid_of_two_whole_sets_reports_no_spread():
+    context = _context()
+    context.options = MetricOptions(kid_subset_size=50, kid_subsets=10)  # larger than the 20-image halves
+    result = compute_metrics(context, ["kid_domain"])["kid_domain"]["overall"]
+    assert result["real_real"]["std"] is None and result["real_real"]["subset_size"] == 20

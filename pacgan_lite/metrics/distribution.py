@@ -126,6 +126,8 @@ def kernel_metric(context: EvaluationContext, extractor: str) -> dict:
 
     def statistic(real: torch.Tensor, fake: torch.Tensor) -> dict:
         size = min(options.kid_subset_size, len(real), len(fake))
+        if size == len(real) == len(fake):  # every subset would be both whole sets: one value, no spread
+            return {**kernel_distance(real, fake, size, 1, options.seed), "std": None}
         return kernel_distance(real, fake, size, options.kid_subsets, options.seed)
 
     result = _comparisons(context, extractor, statistic)
