@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_directory
 from ..cohort.template import TEMPLATE_NOTICE
 from ..data.layout import write_dataset
 from ..errors import DataError, InputError
@@ -140,14 +140,20 @@ def preprocess(
                 "n_slices": n_slices, "registration": "9-DOF (rotation, translation, per-axis scale) to ICBM152 "
                 "2009a, Mattes MI, SimpleITK; trilinear resampling to the 256^3 1 mm cube",
                 "template_notice": TEMPLATE_NOTICE}
-    write_dataset(out_dir, images, labels, list(CLASS_NAMES), metadata=metadata,
-                  extra_tables={"qc.csv": qc, "skipped.csv": skipped}, overwrite=overwrite)
-    with atomic_directory(out_dir / QC_FOLDER, overwrite=True) as folder:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # The figures are drawn first, beside the output, and moved in once the data set is written: a failure
+    # in either leaves no output folder behind (the layout itself is written all or nothing).
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.qc-") as scratch:
+        figures_dir = Path(scratch) / QC_FOLDER
+        figures_dir.mkdir()
         for path, result in results.items():
             record = qc.loc[qc["file"] == path.name].iloc[0].to_dict()
             fig = qc_figure(result.slices[:, :, n_slices // 2], slice_index, path.name, record)
-            fig.savefig(folder / _figure_name(path))
+            fig.savefig(figures_dir / _figure_name(path))
             plt.close(fig)
+        write_dataset(out_dir, images, labels, list(CLASS_NAMES), metadata=metadata,
+                      extra_tables={"qc.csv": qc, "skipped.csv": skipped}, overwrite=overwrite)
+        os.replace(figures_dir, out_dir / QC_FOLDER)
     return PreprocessResult(out_dir, qc, skipped, {path.name: r.registration for path, r in results.items()})
 
 
