@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.pacgan-lite-installed
 DEMO_PROFILE ?= teaching
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+export PACGAN_LITE_HEADLESS := 1
 
 .PHONY: setup demo test lint bench notebooks-refresh clean
 

@@ -13,6 +13,7 @@ papermill only warns about a parameter the notebook does not declare; :func:`run
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import nbformat
@@ -24,6 +25,14 @@ PARAMETERS_TAG = "parameters"
 CHECK_TAG = "nbval-check-output"
 KERNEL = "python3"
 DEFAULT_TIMEOUT_S = 3600  # per cell
+# Set for headless runs (the kit's runner, the tests, `make`); kernels inherit it. A live ipywidget in a
+# headless run can leave the client waiting for a message that never comes (jupyter/nbclient#312).
+HEADLESS_ENV = "PACGAN_LITE_HEADLESS"
+
+
+def headless() -> bool:
+    """True when the notebook runs headless (papermill, nbval), where live widgets are left out."""
+    return os.environ.get(HEADLESS_ENV) == "1"
 
 
 def notebook_dir() -> Path:
@@ -107,6 +116,7 @@ def run_notebook(path: str | Path, out_path: str | Path, parameters: dict | None
                           f"use one of the declared parameters: {', '.join(sorted(declared))}")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    os.environ[HEADLESS_ENV] = "1"  # the kernel papermill starts inherits it
     papermill.execute_notebook(str(path), str(out_path), parameters=parameters, kernel_name=KERNEL,
                                cwd=str(Path(path).parent), execution_timeout=timeout_s,
                                progress_bar=False, log_output=log_output)

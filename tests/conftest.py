@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from pacgan_lite.data import write_dataset
+from pacgan_lite.notebooks import HEADLESS_ENV
+
+os.environ[HEADLESS_ENV] = "1"  # nbval's and papermill's kernels inherit it: no live widgets in tests
 
 
 def fake_labels(n_subjects: int = 8, sessions: int = 2, seed: int = 0) -> pd.DataFrame:

@@ -6,7 +6,15 @@ import nbformat
 import pytest
 
 from pacgan_lite.errors import ConfigError
-from pacgan_lite.notebooks import CHECK_TAG, check_notebook, numbered_notebooks, run_notebook, strip_outputs
+from pacgan_lite.notebooks import (
+    CHECK_TAG,
+    HEADLESS_ENV,
+    check_notebook,
+    headless,
+    numbered_notebooks,
+    run_notebook,
+    strip_outputs,
+)
 
 NOTEBOOKS = numbered_notebooks()
 
@@ -83,3 +91,12 @@ def test_notebook_runs_headless_in_smoke_profile(path, tmp_path):
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
     assert executed.metadata["papermill"]["parameters"] == {"PROFILE": "smoke"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), (None, False), ("0", False)])
+def test_headless_runs_are_told_by_the_environment(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv(HEADLESS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(HEADLESS_ENV, value)
+    assert headless() is expected
