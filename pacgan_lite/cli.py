@@ -133,7 +133,8 @@ def _bench(args: argparse.Namespace) -> None:
 
     options = BenchOptions(architectures=tuple(args.architectures), stages=parse_stages(args.stages),
                            seconds=args.seconds, peak_seconds=args.peak_seconds, device=args.device,
-                           generation=not args.no_generation, preprocessing=not args.no_preprocessing)
+                           generation=not args.no_generation, preprocessing=not args.no_preprocessing,
+                           overrides=tuple(args.set))
     run_bench(options, args.out or runs_root() / "bench")
 
 
@@ -253,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="folder for bench.json and bench.md (default runs/bench)")
     bench.add_argument("--no-generation", action="store_true", help="skip the generator timing at 256 px")
     bench.add_argument("--no-preprocessing", action="store_true", help="skip the registration timing")
+    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="change an option of the kit mode, e.g. train.gradient_penalty_interval=4")
     bench.set_defaults(func=_bench)
     return parser
 

@@ -95,11 +95,20 @@ def test_markdown_gives_the_ratio_per_stage():
     assert "| paper | kit | 40.0 |" in text
 
 
+def test_overrides_reach_the_kit_mode():
+    kit = Iteration(Case("smoke", 1, "kit", "cpu", ("train.gradient_penalty_interval=3",)))
+    reference = Iteration(Case("smoke", 1, "reference", "cpu", ("train.gradient_penalty_interval=3",)))
+    assert kit.penalty_cycle == 3 and reference.penalty_cycle == 1
+
+
 def test_cli_writes_json_and_markdown(tmp_path):
     code = main(["bench", "--architectures", "smoke", "--stages", "0", "--seconds", "0", "--peak-seconds", "0.1",
                  "--device", "cpu",
-                 "--no-generation", "--no-preprocessing", "--out", str(tmp_path)])
+                 "--no-generation", "--no-preprocessing", "--out", str(tmp_path),
+                 "--set", "train.gradient_penalty_interval=2"])
     assert code == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert [r["mode"] for r in report["training"]] == ["reference", "kit"]
-    assert "kit / reference" in (tmp_path / "bench.md").read_text()
+    assert [r["overrides"] for r in report["training"]] == [["train.gradient_penalty_interval=2"]] * 2
+    text = (tmp_path / "bench.md").read_text()
+    assert "kit / reference" in text and "Kit mode with train.gradient_penalty_interval=2." in text

@@ -34,21 +34,24 @@ N_CLASSES = 2
 
 @dataclass(frozen=True)
 class Case:
-    """What to time: ``architecture`` is a profile name (its model and train options)."""
+    """What to time: ``architecture`` is a profile name (its model and train options); ``overrides``
+    (``key=value`` strings, as ``--set``) change its options for the kit mode, e.g. to time a lever that
+    the profile leaves off."""
 
     architecture: str
     stage: int
     mode: str
     device: str = "auto"
+    overrides: tuple[str, ...] = ()
 
 
-def bench_config(architecture: str):
+def bench_config(architecture: str, overrides: tuple[str, ...] = ()):
     """The profile, with its per-stage lists and channel factors extended to 256 px where they stop short.
 
     A profile may train fewer stages (teaching stops at 128 px); the benchmark still times every stage,
     extending the last factor by halving it and repeating the last batch size and critic iterations.
     """
-    config = load_profile(architecture)
+    config = load_profile(architecture, list(overrides))
     model, train = config.model, config.train
     factors = list(model.channel_factors)
     while len(factors) < MAX_STAGES:
@@ -64,7 +67,7 @@ class Iteration:
     """A ready-to-call training iteration for ``case`` (networks, optimizers and a fixed batch)."""
 
     def __init__(self, case: Case):
-        config = bench_config(case.architecture)
+        config = bench_config(case.architecture, case.overrides if case.mode == "kit" else ())
         options = config.train
         self.device = setup.resolve_device(case.device)
         self.batch_size = options.batch_sizes[case.stage]

@@ -32,6 +32,7 @@ class BenchOptions:
     generation: bool = True
     preprocessing: bool = True  # seconds per volume of `preprocess_one` on synthetic raw heads
     peak_seconds: float = 2.0  # per dtype, for the matmul peak
+    overrides: tuple[str, ...] = ()  # key=value options for the kit mode (the reference stays as it is)
 
 
 def measure(function: Callable, *args):
@@ -49,13 +50,15 @@ def run_bench(options: BenchOptions, out: str | Path, echo: Callable[[str], None
     if precision.autocast_dtype is not None:
         name = str(precision.autocast_dtype).removeprefix("torch.")
         peaks[name] = machine.matmul_peak(device, precision.autocast_dtype, seconds=options.peak_seconds)
-    report = {"machine": machine.describe(device), "matmul_peak_flops": peaks, "training": [], "generation": []}
+    report = {"machine": machine.describe(device), "matmul_peak_flops": peaks, "kit_overrides": list(options.overrides),
+              "training": [], "generation": []}
     echo(f"machine: {report['machine']}; matmul peak GFLOP/s: "
          + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()))
     for architecture in options.architectures:
         for stage in options.stages:
             for mode in MODES:
-                result = measure(time_case, Case(architecture, stage, mode, options.device), options.seconds)
+                result = measure(time_case, Case(architecture, stage, mode, options.device, options.overrides),
+                                 options.seconds)
                 result["share_of_peak"] = (result["flops_per_image"] * result["images_per_second"]
                                            / peaks[result["autocast"]])
                 report["training"].append(result)
@@ -90,7 +93,8 @@ def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores" + (f", {m['gpu']}" if m["gpu"] else "")
              + f"; torch {m['torch']}. Matmul peak: "
-             + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in report["matmul_peak_flops"].items()) + ".", "",
+             + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in report["matmul_peak_flops"].items()) + "."
+             + (f" Kit mode with {', '.join(report['kit_overrides'])}." if report.get("kit_overrides") else ""), "",
              "| architecture | px | batch | reference img/s | kit img/s | kit / reference | kit precision "
              "| GFLOP per image (ref / kit) | kit share of peak | kit peak memory (MiB) |",
              "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
