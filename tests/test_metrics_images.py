@@ -30,10 +30,18 @@ def context(fake: torch.Tensor, size: int = 32, pairs: int = 100) -> EvaluationC
     return EvaluationContext(sets, MetricOptions(ssim_pairs_per_class=pairs, closest_pairs=3))
 
 
-def test_random_pairs_from_one_set_never_pair_an_image_with_itself():
-    pairs = random_pairs(3, None, 1000, np.random.default_rng(0))
-    assert (pairs[:, 0] != pairs[:, 1]).all() and set(pairs.ravel()) == {0, 1, 2}
-    assert random_pairs(5, 2, 10, np.random.default_rng(0))[:, 1].max() <= 1
+@pytest.mark.parametrize(
+    ("n_first", "n_second", "count", "expected_pairs"),
+    [(3, None, 1000, 3), (24, None, 1000, 276), (200, None, 1000, 1000), (5, 2, 1000, 10), (24, 200, 1000, 1000)],
+    ids=["3 images: all 3 pairs", "24: all 276", "200: 1000 of 19900", "5x2: all 10", "24x200: 1000"],
+)
+def test_random_pairs_are_distinct_and_never_pair_an_image_with_itself(n_first, n_second, count, expected_pairs):
+    pairs = random_pairs(n_first, n_second, count, np.random.default_rng(0))
+    assert len(pairs) == expected_pairs == len(np.unique(pairs, axis=0))
+    if n_second is None:
+        assert (pairs[:, 0] < pairs[:, 1]).all()  # unordered: (i, j) and (j, i) are one pair
+    else:
+        assert pairs[:, 0].max() < n_first and pairs[:, 1].max() < n_second
 
 
 def test_ssim_of_identical_images_is_one_and_noise_lowers_it():

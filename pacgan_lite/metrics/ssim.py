@@ -1,7 +1,8 @@
 """Structural similarity with the reference's protocol, and multi-scale SSIM among generated images.
 
 SSIM (``skimage.metrics.structural_similarity``, data range 2 for [-1, 1], default 7x7 window): for each
-class, ``ssim_pairs_per_class`` random same-class pairs, for real-real (two *different* held-out real
+class, ``ssim_pairs_per_class`` random distinct same-class pairs (all of them in a class with fewer), for
+real-real (two *different* held-out real
 images: the reference could pair an image with itself), real-fake and fake-fake (two different generated
 images). High real-fake SSIM means generated images look like real ones pixel by pixel; fake-fake SSIM
 well above real-real means the generator makes too little variety.
@@ -30,15 +31,33 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, 
 
 
 def random_pairs(n_first: int, n_second: int | None, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``[count, 2]`` index pairs; with ``n_second=None`` both come from one set and are never equal."""
-    first = rng.integers(n_first, size=count)
-    if n_second is None:
-        if n_first < 2:
-            raise ValueError("pairs of different images need at least two images")
-        second = (first + rng.integers(1, n_first, size=count)) % n_first
+    """``[P, 2]`` distinct index pairs, ``P = min(count, number of distinct pairs)``.
+
+    With ``n_second=None`` both indices come from one set, are never equal, and a pair is unordered ((i, j)
+    and (j, i) are one pair). When there are no more distinct pairs than ``count`` (a small class), every
+    pair is used once, so the mean is exact rather than an average over repeated draws.
+    """
+    same_set = n_second is None
+    if same_set and n_first < 2:
+        raise ValueError("pairs of different images need at least two images")
+    if same_set:
+        total = n_first * (n_first - 1) // 2
     else:
-        second = rng.integers(n_second, size=count)
-    return np.stack([first, second], axis=1)
+        total = n_first * n_second
+    if total <= count:
+        if same_set:
+            return np.stack(np.triu_indices(n_first, k=1), axis=1)
+        return np.stack(np.unravel_index(np.arange(total), (n_first, n_second)), axis=1)
+    chosen = np.empty((0, 2), dtype=np.int64)
+    while len(chosen) < count:  # draw, drop repeats, draw again for the missing ones
+        first = rng.integers(n_first, size=count)
+        if same_set:
+            second = (first + rng.integers(1, n_first, size=count)) % n_first
+            drawn = np.sort(np.stack([first, second], axis=1), axis=1)
+        else:
+            drawn = np.stack([first, rng.integers(n_second, size=count)], axis=1)
+        chosen = np.unique(np.concatenate([chosen, drawn]), axis=0)
+    return chosen[np.sort(rng.choice(len(chosen), size=count, replace=False))]
 
 
 def ssim_values(first: np.ndarray, second: np.ndarray) -> np.ndarray:
