@@ -1,7 +1,8 @@
 """Real T1 volumes in: reorientation, 9-DOF registration to MNI152, the 256^3 cube, slice 127, metadata.
 
 ``preprocess(volumes_dir, metadata_csv, out_dir)`` (and ``pacgan-lite preprocess``) turns a folder of raw
-T1 NIfTI volumes plus the ADNI collection CSV into the kit's training layout; ``preprocess_one(path)``
+T1 NIfTI volumes plus a metadata CSV (the ADNI collection export, or ``file,subject,label,age,sex``) into the
+kit's training layout; ``preprocess_one(path)``
 does one volume and reports its wall time.
 """
 
