@@ -12,6 +12,7 @@ from training_helpers import TINY_TRAIN, make_prepared, tiny_config
 
 from pacgan_lite.cli import main
 from pacgan_lite.data import write_dataset
+from pacgan_lite.errors import ConfigError
 from pacgan_lite.training import TrainingDiverged, load_checkpoint, train
 from pacgan_lite.training import loop as loop_module
 from pacgan_lite.training import selection as selection_module
@@ -83,6 +84,19 @@ def test_resume_is_exact_with_ema_and_the_lazy_penalty(prepared, tmp_path):
     for mine, reference in zip(_weights(resumed.generator, resumed.discriminator, resumed.generator_ema),
                                _weights(whole.generator, whole.discriminator, whole.generator_ema), strict=True):
         assert torch.equal(mine, reference)
+
+
+def test_resume_takes_the_learning_rate_of_the_options_and_refuses_a_changed_schedule(prepared, tmp_path):
+    # The advice after a divergence is "lower train.learning_rate and resume": the optimizers must follow it.
+    train(tiny_config(), prepared / "train", run_dir=tmp_path / "run", max_epochs=1, echo=False)
+    latest = tmp_path / "run" / "latest.pt"
+    trainer = loop_module.Trainer(tiny_config(train__learning_rate=2e-4, train__betas=[0.0, 0.99]),
+                                  prepared / "train", resume=latest, echo=False)
+    for optimizer in (trainer.step.opt_G, trainer.step.opt_D):
+        assert {(g["lr"], tuple(g["betas"])) for g in optimizer.param_groups} == {(2e-4, (0.0, 0.99))}
+    with pytest.raises(ConfigError, match=r"latest\.pt: train\.epochs_per_stage: the checkpoint was trained with "
+                                          r"\(2, 2, 2\), the options now say \(3, 2, 2\)"):
+        train(tiny_config(train__epochs_per_stage=[3, 2, 2]), prepared / "train", resume=latest, echo=False)
 
 
 def test_one_stage_per_call_from_the_previous_stage_checkpoint(full_run, prepared, tmp_path):

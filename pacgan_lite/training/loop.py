@@ -136,7 +136,9 @@ class Trainer:
         self.stage = self.epoch = self.images_seen = 0
         self.best, self.selections, self.test_metrics = BestEpoch(), [], []
         if resume is not None:
-            self._restore(load_checkpoint(resume, self.arch))
+            payload = load_checkpoint(resume, self.arch)
+            self._check_resumed_schedule(Path(resume), payload)
+            self._restore(payload)
         mode = "final" if self.options.final_mode else "val" if self.validating else "train"
         self.run_dir = (open_run_dir(run_dir, resume, runs_root(), f"{config.profile}-{mode}")
                         if self.dist.is_main else None)
@@ -260,6 +262,9 @@ class Trainer:
         self._save(f"stage{stage}-final.pt")
         if self.best.snapshot is None:  # no validation (or no finite score): keep the last epoch
             selected, score = stage_epochs, None
+            if self.best.history:
+                self.log.log(f"warning: stage {stage}: no validation score was finite (does the val split hold "
+                             "every class? see the Split and Label columns of labels.csv); the last epoch is kept")
         else:
             selected, score = self.best.epoch, self.best.score
             self.step.load_state(self.best.snapshot)
@@ -309,6 +314,20 @@ class Trainer:
             "selection": {"best": self.best.to_dict(), "stages": self.selections, "test": self.test_metrics},
             "rng": rng_state(self.permutation_rng, self.noise_rng),
         })
+
+    # The options that decide where a run stands and what it selects; a resume must keep them.
+    RESUME_FIXED = ("epochs_per_stage", "batch_sizes", "critic_iterations", "fade_fraction", "selection_start",
+                    "final_mode")
+
+    def _check_resumed_schedule(self, path: Path, payload: dict) -> None:
+        saved = payload["options"]["train"]
+        for name in self.RESUME_FIXED:
+            now, then = getattr(self.options, name), saved[name]
+            if (list(now) if isinstance(now, tuple | list) else now) != (list(then) if isinstance(then, tuple | list)
+                                                                          else then):
+                raise ConfigError(path, f"train.{name}", f"the checkpoint was trained with {then}, the options "
+                                  f"now say {now}", "resume with the run's options (its options.json), or start "
+                                  "a new run")
 
     def _restore(self, payload: dict) -> None:
         self.step.load_state(payload)

@@ -50,6 +50,11 @@ class TrainingStep:
 
     def load_state(self, state: dict) -> None:
         load_network_state(state, self.G, self.D, self.G_ema, self.opt_G, self.opt_D, self.scalers)
+        # An optimizer's state dict carries its learning rate and betas: take the current options' instead,
+        # so that resuming with a lower train.learning_rate (the advice after a divergence) takes effect.
+        for optimizer in (self.opt_G, self.opt_D):
+            for group in optimizer.param_groups:
+                group["lr"], group["betas"] = self.options.learning_rate, tuple(self.options.betas)
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor, point: SchedulePoint) -> dict[str, torch.Tensor]:
         """Update on ``real [B, C, s, s]`` with ``labels [B]`` at ``point`` of the schedule.
