@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pacgan_lite.training import CheckpointError, load_checkpoint, save_checkpoint
-from pacgan_lite.training.checkpoint import cpu_copy, restore_rng_state, rng_state
+from pacgan_lite.training.checkpoint import cpu_copy, noise_states, restore_rng_state, rng_state
 from pacgan_lite.training.selection import BestEpoch
 
 ARCH = {"n_classes": 2, "image_channels": 1, "z_dim": 8}
@@ -100,3 +100,13 @@ def test_copies_never_follow_live_tensors():
     assert torch.equal(best.snapshot["generator"]["weight"], before["generator"]["weight"])
     assert not best.offer(2, float("nan"), {"generator": net.state_dict()})
     assert best.epoch == 1
+
+
+def test_a_single_noise_state_of_older_checkpoints_is_read_as_one_rank():
+    noise = torch.Generator().manual_seed(5)
+    state = rng_state(torch.Generator(), noise)
+    older = {**state, "noise": noise.get_state()}  # before the kit kept one state per DDP rank
+    assert len(noise_states(state)) == len(noise_states(older)) == 1
+    target = torch.Generator()
+    restore_rng_state(older, torch.Generator(), target)
+    assert torch.equal(target.get_state(), noise.get_state())

@@ -115,8 +115,11 @@ def load_checkpoint(path: str | Path, architecture: dict | None = None) -> dict:
     return payload
 
 
-def rng_state(permutation: torch.Generator, noise: torch.Generator) -> dict:
-    """Every random state the loop depends on, as tensors and lists."""
+def rng_state(permutation: torch.Generator, noise: torch.Generator,
+              noise_of_ranks: list[torch.Tensor] | None = None) -> dict:
+    """Every random state the loop depends on, as tensors and lists. ``noise_of_ranks``: the noise
+    generators' states of every DDP rank in rank order (default: ``noise``'s alone); each rank draws its
+    own z and penalty weights, so an exact resume needs all of them."""
     version, mt_state, gauss = random.getstate()
     # The legacy global numpy state is what other libraries may draw from; it is saved, not used here.
     name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
@@ -127,12 +130,19 @@ def rng_state(permutation: torch.Generator, noise: torch.Generator) -> dict:
                   "has_gauss": int(has_gauss), "cached": float(cached)},
         "python": {"version": version, "state": list(mt_state), "gauss": gauss},
         "permutation": permutation.get_state(),
-        "noise": noise.get_state(),
+        "noise": noise_of_ranks if noise_of_ranks is not None else [noise.get_state()],
     }
 
 
-def restore_rng_state(state: dict, permutation: torch.Generator, noise: torch.Generator) -> None:
-    """Inverse of :func:`rng_state`."""
+def noise_states(state: dict) -> list[torch.Tensor]:
+    """The noise generators' states of a checkpoint's ``rng`` entry, one per DDP rank (format 1 files
+    written before the kit kept one per rank hold a single state)."""
+    noise = state["noise"]
+    return [noise] if isinstance(noise, torch.Tensor) else list(noise)
+
+
+def restore_rng_state(state: dict, permutation: torch.Generator, noise: torch.Generator, rank: int = 0) -> None:
+    """Inverse of :func:`rng_state`, for DDP rank ``rank`` (its own noise state)."""
     torch.set_rng_state(state["torch"])
     if state["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -143,4 +153,4 @@ def restore_rng_state(state: dict, permutation: torch.Generator, noise: torch.Ge
     python_state = state["python"]
     random.setstate((python_state["version"], tuple(python_state["state"]), python_state["gauss"]))
     permutation.set_state(state["permutation"])
-    noise.set_state(state["noise"])
+    noise.set_state(noise_states(state)[rank])

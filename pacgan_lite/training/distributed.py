@@ -59,6 +59,22 @@ class DistributedContext:
         return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
                                        find_unused_parameters=True, gradient_as_bucket_view=True, **no_buffer_sync)
 
+    def gather(self, value) -> list:
+        """``value`` of every rank, in rank order (one process: ``[value]``); every rank must call it."""
+        if not self.enabled:
+            return [value]
+        values = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is True on any rank; every rank must call it."""
+        return any(self.gather(bool(flag)))
+
+    def from_main(self, value):
+        """Rank 0's ``value`` on every rank (ranks then take the same decisions); every rank must call it."""
+        return self.gather(value)[0]
+
     def average_buffers(self, module: nn.Module) -> None:
         """Average floating-point buffers (the running minibatch-stddev) over the ranks."""
         if not self.enabled:

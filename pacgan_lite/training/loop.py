@@ -35,7 +35,7 @@ from ..errors import ConfigError, DataError
 from ..paths import resolve, runs_root
 from ..schedule import resolution
 from . import setup
-from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .checkpoint import load_checkpoint, noise_states, restore_rng_state, rng_state, save_checkpoint
 from .distributed import init_distributed
 from .run_dir import RunLog, open_run_dir, save_image_grid
 from .selection import (
@@ -186,6 +186,11 @@ class Trainer:
                 raise DataError(self.train_folder / "labels.csv", "Split", "no 'val' rows to validate on",
                                 "prepare with split.val_fraction > 0, or set train.validate=false")
 
+    def _images_per_epoch(self) -> int:
+        """Images one epoch trains on over all ranks (``shard`` cuts the set to a multiple of the world
+        size), the count the schedule's progress is measured in."""
+        return len(self.train_labels) - len(self.train_labels) % self.dist.world_size
+
     def _batches_per_epoch(self) -> int:
         local = len(self.train_labels) // self.dist.world_size
         return math.ceil(local / self._local_batch())
@@ -201,7 +206,7 @@ class Trainer:
         sums, counts = defaultdict(float), defaultdict(int)
         start = time.perf_counter()
         for batch in indices.split(self._local_batch()):
-            point = self.schedule.at(self.stage, self.images_seen, n_train)
+            point = self.schedule.at(self.stage, self.images_seen, self._images_per_epoch())
             terms = self.step(self.train_images[batch], self.train_labels[batch], point)
             for name, value in terms.items():
                 sums[name] = sums[name] + value  # device tensors: no host sync inside the epoch
@@ -214,7 +219,7 @@ class Trainer:
         self._check_finite(means)
         for net in (self.G, self.D):
             self.dist.average_buffers(net)
-        fade_alpha = self.schedule.at(self.stage, self.images_seen, n_train).fade_alpha
+        fade_alpha = self.schedule.at(self.stage, self.images_seen, self._images_per_epoch()).fade_alpha
         record = {"stage": self.stage, "epoch": self.epoch, "resolution": resolution(self.stage),
                   "fade_alpha": fade_alpha, "images_seen": self.images_seen, **means,
                   "images_per_second": len(indices) * self.dist.world_size / seconds, "seconds": seconds}
@@ -231,6 +236,8 @@ class Trainer:
         bad = [name for name, value in means.items() if not math.isfinite(value)]
         bad += [f"weights of {name}" for name, net in (("G", self.G), ("D", self.D))
                 if not all(torch.isfinite(p).all() for p in net.parameters())]
+        if self.dist.any(bool(bad)) and not bad:  # another rank diverged: stop together, not in a hang
+            bad = ["the losses of another DDP rank"]
         if bad:
             message = (f"training diverged at stage {self.stage} ({resolution(self.stage)} px), epoch "
                        f"{self.epoch}: {', '.join(bad)} not finite. The last good checkpoint is kept; lower "
@@ -247,7 +254,7 @@ class Trainer:
                                                fade_alpha, o.sample_seed + 1, o.eval_batch_size, self.device)
         auc_fake, ce_fake = classifier_auc(self.D, fakes, fake_labels, stage, fade_alpha, o.eval_batch_size,
                                            self.device)
-        score = auc_real + auc_fake
+        score = self.dist.from_main(auc_real + auc_fake)  # every rank selects the same epoch
         improved = self.best.offer(self.epoch, score, self.step.state())
         return {"val_auc_real": auc_real, "val_auc_fake": auc_fake, "val_class_real": ce_real,
                 "val_class_fake": ce_fake, "selection_score": score, "best_so_far": improved}
@@ -272,8 +279,8 @@ class Trainer:
                      + ("" if score is None else f" (AUC real + fake = {score:.4f})"))
         self.selections.append({"stage": stage, "resolution": resolution(stage), "selected_epoch": selected,
                                 "epochs": stage_epochs, "score": score})
-        n_train = len(self.train_labels)
-        fade_alpha = self.schedule.at(stage, selected * n_train, n_train).fade_alpha
+        per_epoch = self._images_per_epoch()
+        fade_alpha = self.schedule.at(stage, selected * per_epoch, per_epoch).fade_alpha
         if self.run_dir is not None:
             spc = self.options.samples_per_class
             grid, _ = generate_balanced(self._sampling_generator(), spc, stage, fade_alpha,
@@ -302,17 +309,18 @@ class Trainer:
     # ------------------------------------------------------------------------------- state and files
 
     def _save(self, name: str) -> None:
+        noise_of_ranks = self.dist.gather(self.noise_rng.get_state())  # a collective: every rank takes part
         if self.run_dir is None:
             return
         done = self.stage >= self.schedule.n_stages
-        fade_alpha = 1.0 if done else self.schedule.at(self.stage, self.images_seen, len(self.train_labels)).fade_alpha
+        fade_alpha = 1.0 if done else self.schedule.at(self.stage, self.images_seen, self._images_per_epoch()).fade_alpha
         save_checkpoint(self.run_dir / name, {
             "architecture": self.arch, "class_names": self.class_names, "options": self.config.to_dict(),
             **self.step.state(),
             "position": {"stage": self.stage, "epoch": self.epoch, "images_seen": self.images_seen,
                          "fade_alpha": fade_alpha, "critic_steps": self.step.critic_steps},
             "selection": {"best": self.best.to_dict(), "stages": self.selections, "test": self.test_metrics},
-            "rng": rng_state(self.permutation_rng, self.noise_rng),
+            "rng": rng_state(self.permutation_rng, self.noise_rng, noise_of_ranks),
         })
 
     # The options that decide where a run stands and what it selects; a resume must keep them.
@@ -320,6 +328,11 @@ class Trainer:
                     "final_mode")
 
     def _check_resumed_schedule(self, path: Path, payload: dict) -> None:
+        ranks = len(noise_states(payload["rng"]))
+        if ranks != self.dist.world_size:
+            raise ConfigError(path, "world size", f"the checkpoint was written by {ranks} process(es), this run has "
+                              f"{self.dist.world_size}", f"resume with {ranks} process(es) (torchrun --nproc_per_node="
+                              f"{ranks}); each keeps its own random stream")
         saved = payload["options"]["train"]
         for name in self.RESUME_FIXED:
             now, then = getattr(self.options, name), saved[name]
@@ -337,7 +350,7 @@ class Trainer:
         self.best = BestEpoch.from_dict(payload["selection"]["best"])
         self.selections = list(payload["selection"]["stages"])
         self.test_metrics = list(payload["selection"]["test"])
-        restore_rng_state(payload["rng"], self.permutation_rng, self.noise_rng)
+        restore_rng_state(payload["rng"], self.permutation_rng, self.noise_rng, self.dist.rank)
 
     def _write_options(self, resume) -> None:
         if resume is not None:
