@@ -155,7 +155,12 @@ def test_final_mode_trains_the_selected_epoch_counts_on_train_and_val(prepared, 
     validation_run = tmp_path / "validation"
     validation_run.mkdir()
     (validation_run / "selection.json").write_text(json.dumps({"stages": [
-        {"stage": 0, "selected_epoch": 2}, {"stage": 1, "selected_epoch": 1}, {"stage": 2, "selected_epoch": 3}]}))
+        {"stage": 0, "selected_epoch": 2, "epochs": 9}, {"stage": 1, "selected_epoch": 1, "epochs": 9},
+        {"stage": 2, "selected_epoch": 3, "epochs": 9}]}))
+    with pytest.raises(ConfigError, match=r"selection\.json: epochs: the validation run's stages had \[9, 9, 9\] "
+                                          r"epochs, train\.epochs_per_stage says \[9, 8, 9\]"):
+        train(tiny_config(train__final_mode=True, train__selection_from=str(validation_run),
+                          train__epochs_per_stage=[9, 8, 9]), prepared / "train", run_dir=tmp_path / "x", echo=False)
     config = tiny_config(train__final_mode=True, train__selection_from=str(validation_run),
                          train__epochs_per_stage=[9, 9, 9])
     result = train(config, prepared / "train", test_folder=prepared / "test", run_dir=tmp_path / "final",

@@ -110,7 +110,8 @@ class Trainer:
             if not self.options.selection_from:
                 raise ConfigError("train.selection_from", "train.selection_from", "final mode needs the "
                                   "validation run", "set train.selection_from to its run folder")
-            self.stage_epochs = tuple(selected_epochs(resolve(self.options.selection_from)))
+            self.stage_epochs = tuple(selected_epochs(resolve(self.options.selection_from),
+                                                      self.schedule.epochs_per_stage))
             if len(self.stage_epochs) < self.schedule.n_stages:
                 raise ConfigError(self.options.selection_from, "train.selection_from",
                                   f"has {len(self.stage_epochs)} stages, {self.schedule.n_stages} are trained",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,8 +110,11 @@ def write_selection(run_dir: Path, records: list[dict]) -> None:
     write_json(run_dir / SELECTION_FILE, {"stages": records})
 
 
-def selected_epochs(source: str | Path) -> list[int]:
-    """Per stage, the 1-based selected epoch of a validation run (its folder or ``selection.json``)."""
+def selected_epochs(source: str | Path, planned: Sequence[int] | None = None) -> list[int]:
+    """Per stage, the 1-based selected epoch of a validation run (its folder or ``selection.json``).
+
+    ``planned``: the epochs per stage of the final run's schedule; the validation run must have had the
+    same, or its selected epochs would fall at other points of the fade-in."""
     path = Path(source)
     path = path / SELECTION_FILE if path.is_dir() else path
     if not path.is_file():
@@ -118,6 +122,12 @@ def selected_epochs(source: str | Path) -> list[int]:
                           "point it at the run folder of a finished validation run (train.validate=true)")
     records = json.loads(path.read_text())["stages"]
     epochs = [int(record["selected_epoch"]) for record in sorted(records, key=lambda r: r["stage"])]
+    if planned is not None:
+        ran = [int(record["epochs"]) for record in sorted(records, key=lambda r: r["stage"])]
+        if ran != list(planned)[: len(ran)]:
+            raise ConfigError(path, "epochs", f"the validation run's stages had {ran} epochs, train.epochs_per_stage "
+                              f"says {list(planned)[: len(ran)]}: the fade-in would not match the selected epochs",
+                              "use the validation run's train.epochs_per_stage in final mode")
     if any(epoch < 1 for epoch in epochs):
         raise ConfigError(path, "selected_epoch", f"epochs must be >= 1, got {epochs}", "rerun the validation run")
     return epochs
