@@ -198,7 +198,12 @@ def generate(checkpoint: str | Path, per_class: Sequence[int], out: str | Path, 
     Images are written in label order (all of class 0, then class 1, ...); ``labels_syn.csv`` has
     columns ``ID`` (position along N) and ``Label``.
     """
-    model = model_for_size(load_model(checkpoint, device), size)
+    return write_generated(model_for_size(load_model(checkpoint, device), size), per_class, out, seed, batch_size)
+
+
+def write_generated(model: LoadedModel, per_class: Sequence[int], out: str | Path, seed: int = 0,
+                    batch_size: int = 64) -> Generated:
+    """:func:`generate` for a loaded model, at its resolution."""
     labels = balanced_labels(per_class, model.n_classes)
     out = Path(out)
     side, channels = model.resolution, model.architecture["image_channels"]
@@ -229,8 +234,12 @@ def generate_medigan(model_file: str | Path, num_samples: int = 20, output_path:
     ``condition`` is a class index (all images of that class) or None (``num_samples`` split evenly over
     the classes, the first classes taking the remainder). With ``save_images`` the images go to
     ``output_path`` (a folder) as ``Generated{s}x{s}.nii.gz`` plus ``labels_syn.csv``; without it a list
-    of ``[W, H]`` (or ``[W, H, C]``) arrays is returned. Extra keyword arguments go to :func:`generate`.
+    of ``[W, H]`` (or ``[W, H, C]``) arrays is returned. Keyword arguments ``size``, ``batch_size`` and
+    ``device`` are those of :func:`generate`.
     """
+    unknown = sorted(set(kwargs) - {"size", "batch_size", "device"})
+    if unknown:
+        raise TypeError(f"generate_medigan() got unexpected keyword arguments {unknown}")
     model = load_model(model_file, kwargs.get("device", "cpu"))
     if condition is None:
         share, remainder = divmod(num_samples, model.n_classes)
@@ -240,14 +249,14 @@ def generate_medigan(model_file: str | Path, num_samples: int = 20, output_path:
             raise InputError(model_file, "condition", f"class {condition} does not exist "
                              f"({model.class_names})", f"use 0..{model.n_classes - 1} or None")
         per_class = [num_samples if k == condition else 0 for k in range(model.n_classes)]
-    side = kwargs.get("size") or model.resolution
+    model = model_for_size(model, kwargs.get("size"))
+    batch_size = kwargs.get("batch_size", 64)
     if save_images:
-        folder = Path(output_path or ".")
-        return generate(model_file, per_class, folder / f"Generated{side}x{side}.nii.gz", seed=seed, **kwargs)
-    model = model_for_size(model, side)
+        name = f"Generated{model.resolution}x{model.resolution}.nii.gz"
+        return write_generated(model, per_class, Path(output_path or ".") / name, seed, batch_size)
     labels = balanced_labels(per_class, model.n_classes)
     images = [nchw_to_nifti(image[None].numpy())[..., 0] for batch in
-              iter_samples(model, labels, seed, kwargs.get("batch_size", 64)) for image in batch]
+              iter_samples(model, labels, seed, batch_size) for image in batch]
     return [image[:, :, 0] if image.shape[2] == 1 else image for image in images]
 
 

@@ -337,8 +337,7 @@ class Trainer:
         saved = payload["options"]["train"]
         for name in self.RESUME_FIXED:
             now, then = getattr(self.options, name), saved[name]
-            if (list(now) if isinstance(now, tuple | list) else now) != (list(then) if isinstance(then, tuple | list)
-                                                                          else then):
+            if _plain(now) != _plain(then):
                 raise ConfigError(path, f"train.{name}", f"the checkpoint was trained with {then}, the options "
                                   f"now say {now}", "resume with the run's options (its options.json), or start "
                                   "a new run")
@@ -368,3 +367,8 @@ class Trainer:
             "pacgan_lite_version": __version__, "torch_version": torch.__version__})
         self.log.log(f"run folder {self.run_dir}; {self.schedule.n_stages} stages on {self.device} "
                      f"(world size {self.dist.world_size})")
+
+
+def _plain(value):
+    """Sequences as lists, so options compare equal whether they came from a tuple or a list."""
+    return list(value) if isinstance(value, tuple | list) else value

@@ -120,10 +120,10 @@ def selected_epochs(source: str | Path, planned: Sequence[int] | None = None) ->
     if not path.is_file():
         raise ConfigError(path, "train.selection_from", "no selection.json there",
                           "point it at the run folder of a finished validation run (train.validate=true)")
-    records = json.loads(path.read_text())["stages"]
-    epochs = [int(record["selected_epoch"]) for record in sorted(records, key=lambda r: r["stage"])]
+    records = sorted(json.loads(path.read_text())["stages"], key=lambda record: record["stage"])
+    epochs = [int(record["selected_epoch"]) for record in records]
     if planned is not None:
-        ran = [int(record["epochs"]) for record in sorted(records, key=lambda r: r["stage"])]
+        ran = [int(record["epochs"]) for record in records]
         if ran != list(planned)[: len(ran)]:
             raise ConfigError(path, "epochs", f"the validation run's stages had {ran} epochs, train.epochs_per_stage "
                               f"says {list(planned)[: len(ran)]}: the fade-in would not match the selected epochs",
