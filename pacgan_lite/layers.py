@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import ops
+
 LEAKY_SLOPE = 0.2
 
 
@@ -42,6 +44,7 @@ class _EqualizedWeight(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.scale = math.sqrt(2.0 / fan_in)
         self.scale_inputs = False
+        self.custom_gradients = True
 
     def scaled_weight(self) -> torch.Tensor:
         """The weight the layer actually applies (std ``sqrt(2 / fan_in)`` at initialization)."""
@@ -74,6 +77,8 @@ class EqualizedConv2d(_EqualizedWeight):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, weight = self.operands(x)
+        if self.custom_gradients:
+            return ops.conv2d(x, weight, self.bias, self.padding)
         return F.conv2d(x, weight, self.bias, padding=self.padding)
 
 
@@ -94,11 +99,46 @@ class EqualizedConvTranspose2d(_EqualizedWeight):
         return F.conv_transpose2d(x, weight, self.bias)
 
 
+class LeakyReLU(nn.Module):
+    """``nn.LeakyReLU(negative_slope)``, with the backward of :mod:`pacgan_lite.ops` unless
+    ``custom_gradients`` is off. Any shape."""
+
+    def __init__(self, negative_slope: float = LEAKY_SLOPE):
+        super().__init__()
+        if negative_slope <= 0:
+            raise ValueError(f"negative_slope must be > 0, got {negative_slope}")
+        self.negative_slope = negative_slope
+        self.custom_gradients = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.custom_gradients:
+            return ops.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class AvgPool2d(nn.Module):
+    """2x2 average pooling, with the backward of :mod:`pacgan_lite.ops` unless ``custom_gradients`` is off.
+
+    ``[B, C, H, W]`` -> ``[B, C, H/2, W/2]``."""
+
+    def __init__(self):
+        super().__init__()
+        self.custom_gradients = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.avg_pool2d(x) if self.custom_gradients else F.avg_pool2d(x, 2)
+
+
 class PixelNorm(nn.Module):
     """``x / sqrt(mean over channels of x**2 + 1e-8)``, per sample and position: ``[B, C, ...]`` -> same."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        # sum / C, not mean: mean's backward materializes the broadcast gradient in NCHW, and a
+        # channels_last x then meets it in a mixed-layout product (measured 2-3x slower on a CPU).
+        return x * torch.rsqrt(x.pow(2).sum(dim=1, keepdim=True) / x.shape[1] + 1e-8)
 
 
 class MinibatchStddev(nn.Module):
@@ -153,8 +193,8 @@ class GeneratorBlock(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(
             nn.Upsample(scale_factor=2, mode="nearest"),
-            EqualizedConv2d(in_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE), PixelNorm(),
-            EqualizedConv2d(out_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE), PixelNorm(),
+            EqualizedConv2d(in_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
+            EqualizedConv2d(out_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
         )
 
 
@@ -166,9 +206,9 @@ class DiscriminatorBlock(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(
-            EqualizedConv2d(in_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
-            EqualizedConv2d(out_channels, out_channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
-            nn.AvgPool2d(2),
+            EqualizedConv2d(in_channels, out_channels, 3, padding=1), LeakyReLU(),
+            EqualizedConv2d(out_channels, out_channels, 3, padding=1), LeakyReLU(),
+            AvgPool2d(),
         )
 
 
@@ -177,6 +217,15 @@ def scale_equalized_inputs(module: nn.Module, enabled: bool = True) -> nn.Module
     for layer in module.modules():
         if isinstance(layer, _EqualizedWeight):
             layer.scale_inputs = enabled
+    return module
+
+
+def use_custom_gradients(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Turn the backward passes of :mod:`pacgan_lite.ops` on or off (``train.custom_gradients``) in every
+    convolution, LeakyReLU and pooling of ``module``; off, PyTorch's own run (the benchmark's reference)."""
+    for layer in module.modules():
+        if isinstance(layer, EqualizedConv2d | LeakyReLU | AvgPool2d):
+            layer.custom_gradients = enabled
     return module
 
 

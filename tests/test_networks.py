@@ -297,6 +297,25 @@ def test_channels_last_gives_the_same_output():
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("fade_alpha", [0.5, 1.0])
+def test_channels_last_critic_computes_one_channel_images_in_channels_last(fade_alpha):
+    """A [B, 1, H, W] batch keeps NCHW strides through ``.contiguous(memory_format=channels_last)`` (it is
+    already "contiguous" in both layouts); the critic still runs its from-image layers (both of the
+    fade-in) in NHWC, with the same result."""
+    _, D = small_pair()
+    images = real_images(4, 16).contiguous(memory_format=torch.channels_last)
+    assert images.stride(1) != 1  # torch kept the NCHW strides: the case the critic handles
+    expected = D(images, 2, fade_alpha)
+    D = D.to(memory_format=torch.channels_last)
+    layouts = []
+    for stage in (1, 2):
+        D.from_image[stage].register_forward_hook(
+            lambda module, args, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)))
+    for got, want in zip(D(images, 2, fade_alpha), expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert layouts == [True] * (2 if fade_alpha < 1 else 1)
+
+
 def test_autocast_runs_in_lower_precision():
     G, D = small_pair()
     z, labels = inputs(4)

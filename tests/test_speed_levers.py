@@ -1,7 +1,8 @@
 """Each speed lever computes what the plain float32 path computes (issue: speed).
 
 Levers: the equalized-LR constant on the weights instead of the inputs, no critic pass on real images in
-the generator step, channels_last, bf16 autocast. (The lazy gradient penalty is in test_losses.py.)
+the generator step, channels_last, bf16 autocast, the fused Adam. (The lazy gradient penalty is in
+test_losses.py; the custom convolution, LeakyReLU and pooling gradients in test_ops.py.)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pacgan_lite.config import TrainOptions
 from pacgan_lite.layers import scale_equalized_inputs
 from pacgan_lite.losses import critic_loss, generator_loss
 from pacgan_lite.networks import Discriminator, Generator
@@ -125,3 +127,24 @@ def test_precision_choice(monkeypatch, device, precision, channels_last, native_
     assert chosen.autocast_dtype == dtype
     assert chosen.channels_last == nhwc
     assert chosen.needs_scaler == (dtype == torch.float16)
+
+
+def test_fused_adam_takes_the_per_tensor_loops_steps():
+    """The kit's optimizer (fused on CPUs and CUDA) against torch's plain loop, over a few steps; the old
+    optimizer state (saved by the loop) loads into the fused one."""
+    _, D = networks()
+    plain = copy.deepcopy(D)
+    fused_opt = setup.make_optimizer(D, TrainOptions())
+    plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3, betas=(0.5, 0.999), foreach=False)
+    assert fused_opt.defaults["fused"]
+    for step in range(3):
+        for net in (D, plain):
+            rng = torch.Generator().manual_seed(step)
+            for p in net.parameters():
+                p.grad = torch.randn(p.shape, generator=rng)
+        for opt in (fused_opt, plain_opt):
+            opt.step()
+    torch.testing.assert_close(flat(D.parameters()), flat(plain.parameters()), rtol=1e-6, atol=1e-6)
+    assert not torch.equal(flat(D.parameters()), flat(networks()[1].parameters()))  # they did move
+    fused_opt.load_state_dict(plain_opt.state_dict())
+    fused_opt.step()

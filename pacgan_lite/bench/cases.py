@@ -21,7 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from ..config import load_profile
-from ..layers import scale_equalized_inputs
+from ..layers import scale_equalized_inputs, use_custom_gradients
 from ..schedule import MAX_STAGES, SchedulePoint, resolution
 from ..training import setup
 from ..training.distributed import DistributedContext
@@ -89,7 +89,7 @@ class Iteration:
         self.labels = torch.randint(0, N_CLASSES, (self.batch_size,), generator=data_rng).to(self.device)
         noise_rng = torch.Generator(self.device).manual_seed(2)
         if case.mode == "reference":
-            G, D = scale_equalized_inputs(G), scale_equalized_inputs(D)
+            G, D = (use_custom_gradients(scale_equalized_inputs(net), False) for net in (G, D))
             opt_G, opt_D = (torch.optim.Adam(net.parameters(), lr=options.learning_rate, betas=tuple(options.betas))
                             for net in (G, D))
             self._run = lambda: reference_iteration(G, D, opt_G, opt_D, self.real, self.labels, self.point,

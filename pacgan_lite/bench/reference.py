@@ -7,7 +7,8 @@ mathematics is the same; ``tests/test_bench.py`` checks the generator gradients 
 * the critic-step fakes are generated with autograd recording, then detached;
 * the generator loss adds ``class_fake`` x CE(D(real)), a term with no gradient for the generator that costs
   a critic forward and backward, and the critic is not frozen, so that backward also fills its gradients;
-* float32 only, contiguous (NCHW) tensors, a plain (non-fused) Adam.
+* float32 only, contiguous (NCHW) tensors, a plain (non-fused) Adam;
+* PyTorch's own backward of convolution and LeakyReLU (see :mod:`pacgan_lite.ops`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..config import TrainOptions
+from ..layers import use_custom_gradients
 from ..losses import critic_loss, generator_loss
 from ..schedule import SchedulePoint
 from . import setup
@@ -32,6 +33,8 @@ class TrainingStep:
     def __init__(self, G, D, G_ema, options: TrainOptions, precision: setup.Precision, dist: DistributedContext,
                  noise_rng: torch.Generator):
         self.G, self.D, self.G_ema = G, D, G_ema
+        for net in (G, D):
+            use_custom_gradients(net, options.custom_gradients)
         self.options, self.precision, self.dist, self.noise_rng = options, precision, dist, noise_rng
         self.G_train, self.D_train = (dist.wrap(net, precision.device) for net in (G, D))
         self.scalers = [torch.amp.GradScaler(precision.device.type, enabled=precision.needs_scaler)
