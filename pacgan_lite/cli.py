@@ -132,7 +132,8 @@ def _bench(args: argparse.Namespace) -> None:
     from .paths import runs_root
 
     options = BenchOptions(architectures=tuple(args.architectures), stages=parse_stages(args.stages),
-                           seconds=args.seconds, peak_seconds=args.peak_seconds, device=args.device,
+                           seconds=args.seconds, rounds=args.rounds, peak_seconds=args.peak_seconds,
+                           device=args.device,
                            generation=not args.no_generation, preprocessing=not args.no_preprocessing,
                            overrides=tuple(args.set))
     run_bench(options, args.out or runs_root() / "bench")
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--architectures", nargs="+", default=["paper", "teaching"], help="profile names")
     bench.add_argument("--stages", nargs="+", default=["0-6"], help="0-based stages, e.g. 0-6 or 2 4")
     bench.add_argument("--seconds", type=float, default=10.0, help="timed seconds per case (at least 1 iteration)")
+    bench.add_argument("--rounds", type=_at_least(1), default=2,
+                       help="split each case's seconds into this many windows, alternating the two modes")
     bench.add_argument("--peak-seconds", type=float, default=2.0, help="seconds of the matmul peak per dtype")
     bench.add_argument("--device", default="auto")
     bench.add_argument("--out", help="folder for bench.json and bench.md (default runs/bench)")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from pacgan_lite.bench import Case, Iteration, bench_config, markdown, time_case
 from pacgan_lite.bench.cases import FlopCount
-from pacgan_lite.bench.runner import parse_stages
+from pacgan_lite.bench.runner import combine_windows, parse_stages
 from pacgan_lite.cli import main
 from pacgan_lite.layers import EqualizedConv2d
 
@@ -82,6 +82,21 @@ def test_parse_stages(words, stages):
     assert parse_stages(words) == stages
 
 
+def test_windows_combine_into_images_over_seconds():
+    window = {"architecture": "paper", "mode": "kit", "batch_size": 16, "flops_per_image": 2e9}
+    windows = [{**window, "iterations": 3, "seconds": 6.0, "images_per_second": 8.0, "peak_memory_mib": 900.0},
+               {**window, "iterations": 1, "seconds": 4.0, "images_per_second": 4.0, "peak_memory_mib": 950.0,
+                "flops_per_image": None}]
+    result = combine_windows(windows)
+    assert result["images_per_second"] == 4 * 16 / 10.0 and result["iterations"] == 4 and result["seconds"] == 10.0
+    assert result["window_images_per_second"] == [8.0, 4.0]
+    assert result["peak_memory_mib"] == 950.0 and result["flops_per_image"] == 2e9  # FLOPs of the first window
+
+
+def test_time_case_can_skip_the_flop_count():
+    assert time_case(Case("smoke", 0, "kit", "cpu"), seconds=0.0, warmup=1, count_flops=False)["flops_per_image"] is None
+
+
 def test_markdown_gives_the_ratio_per_stage():
     row = {"architecture": "paper", "stage": 4, "resolution": 64, "batch_size": 16, "flops_per_image": 2e9,
            "peak_memory_mib": 900.0, "autocast": "float32", "channels_last": False, "share_of_peak": 0.1}
@@ -109,6 +124,7 @@ def test_cli_writes_json_and_markdown(tmp_path):
     assert code == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert [r["mode"] for r in report["training"]] == ["reference", "kit"]
+    assert all(len(r["window_images_per_second"]) == 2 for r in report["training"])  # --rounds 2, the default
     assert [r["overrides"] for r in report["training"]] == [["train.gradient_penalty_interval=2"]] * 2
     text = (tmp_path / "bench.md").read_text()
     assert "kit / reference" in text and "Kit mode with train.gradient_penalty_interval=2." in text

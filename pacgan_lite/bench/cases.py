@@ -132,13 +132,13 @@ class FlopCount(TorchDispatchMode):
         return out
 
 
-def time_case(case: Case, seconds: float = 10.0, warmup: int = 2) -> dict:
+def time_case(case: Case, seconds: float = 10.0, warmup: int = 2, count_flops: bool = True) -> dict:
     """Images/s of ``case`` over at least ``seconds`` (and at least one iteration), peak memory and FLOPs.
 
     Meant to run in a fresh process (see :func:`.runner.measure`): the peak resident memory of the
     process is then this case's. FLOPs per image are counted with torch's per-operator formulas (forward,
     backward and the gradient penalty's double backward) over one iteration, or over k iterations when the
-    penalty runs every k critic steps.
+    penalty runs every k critic steps; ``count_flops=False`` skips that (``flops_per_image`` is None).
     """
     rss_before = _peak_rss_mib()
     iteration = Iteration(case)
@@ -158,15 +158,18 @@ def time_case(case: Case, seconds: float = 10.0, warmup: int = 2) -> dict:
             iteration.synchronize()
     iteration.synchronize()
     elapsed = time.perf_counter() - start
-    with FlopCount() as counter:
-        for _ in range(iteration.penalty_cycle):
-            iteration()
+    flops_per_image = None
+    if count_flops:
+        with FlopCount() as counter:
+            for _ in range(iteration.penalty_cycle):
+                iteration()
+        flops_per_image = counter.total / (iteration.batch_size * iteration.penalty_cycle)
     peak = (torch.cuda.max_memory_allocated(iteration.device) / 2**20 if iteration.device.type == "cuda"
             else _peak_rss_mib())
     return {**dataclasses.asdict(case), "resolution": resolution(case.stage), "batch_size": iteration.batch_size,
             "critic_iterations": iteration.point.critic_iterations, "iterations": count, "seconds": elapsed,
             "images_per_second": count * iteration.batch_size / elapsed,
-            "flops_per_image": counter.total / (iteration.batch_size * iteration.penalty_cycle),
+            "flops_per_image": flops_per_image,
             "autocast": str(iteration.precision.autocast_dtype).removeprefix("torch.") if
             iteration.precision.autocast_dtype else "float32",
             "channels_last": iteration.precision.channels_last,
