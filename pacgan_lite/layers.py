@@ -44,7 +44,6 @@ class _EqualizedWeight(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.scale = math.sqrt(2.0 / fan_in)
         self.scale_inputs = False
-        self.custom_gradients = True
 
     def scaled_weight(self) -> torch.Tensor:
         """The weight the layer actually applies (std ``sqrt(2 / fan_in)`` at initialization)."""
@@ -74,6 +73,7 @@ class EqualizedConv2d(_EqualizedWeight):
         super().__init__((out_channels, in_channels, kernel_size, kernel_size), out_channels,
                          in_channels * kernel_size**2)
         self.padding = padding
+        self.custom_gradients = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, weight = self.operands(x)

@@ -1,4 +1,4 @@
-"""Convolution and LeakyReLU with backward passes that are cheap to differentiate again.
+"""Convolution, LeakyReLU and 2x2 average pooling with backward passes that are cheap to differentiate again.
 
 The gradient penalty differentiates the critic's input gradient, so the backward pass of every critic
 layer is itself differentiated (double backward). PyTorch's own formulas give the right numbers but are
@@ -15,9 +15,8 @@ convolution, and the weight and bias gradients come from PyTorch's own kernel, a
 backward pass asks for them (the penalty asks for the image gradient only). Differentiating a transposed
 convolution gives ordinary convolution kernels again. LeakyReLU's backward multiplies by a mask taken
 out of the graph (its derivative is zero almost everywhere), and pooling's backward reads only the input's
-shape, so nothing flows into either. First and second
-derivatives equal PyTorch's (``tests/test_ops.py``); the layers turn this off with
-:func:`pacgan_lite.layers.use_custom_gradients`. Only stride 1, no dilation, no groups (all PACGAN uses).
+shape, so nothing flows into either. First and second derivatives equal PyTorch's (``tests/test_ops.py``);
+the layers turn this off with :func:`pacgan_lite.layers.use_custom_gradients`. Only stride 1, no dilation, no groups (all PACGAN uses).
 
 Under ``torch.autocast`` the inputs are cast to the autocast dtype first, as autocast would cast them for
 ``conv2d``; float64 tensors are left alone, as autocast leaves them.

@@ -12,18 +12,18 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pacgan_lite import ops
+from pacgan_lite.layers import LEAKY_SLOPE as SLOPE
 from pacgan_lite.layers import AvgPool2d, EqualizedConv2d, LeakyReLU, use_custom_gradients
 from pacgan_lite.losses import critic_loss
 from pacgan_lite.networks import Discriminator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-SLOPE = 0.2
-
 CONV_CASES = [
     # batch, in channels, out channels, kernel, padding, side, bias, channels_last
     (3, 4, 5, 3, 1, 8, True, False),
     (3, 4, 5, 3, 1, 8, True, True),
+    (3, 5, 5, 3, 1, 8, True, True),  # two convolutions in a row, with pooling between
     (2, 1, 6, 1, 0, 16, True, False),  # a from-image layer
     (2, 6, 7, 4, 0, 4, True, True),  # the critic's last 4x4 -> 1x1 layer
     (2, 3, 2, 3, 0, 7, False, False),

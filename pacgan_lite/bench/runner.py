@@ -1,12 +1,14 @@
 """``pacgan-lite bench``: every case in its own process, then a JSON file and a markdown table.
 
 Each timed window runs in a fresh spawned process so that its peak memory is its own and one case's caches
-do not help the next; the two modes' windows alternate (:func:`combine_windows`). Results go to ``<out>/bench.json`` and ``<out>/bench.md`` (written atomically).
+do not help the next; the two modes' windows alternate (:func:`combine_windows`). Results go to
+``<out>/bench.json`` and ``<out>/bench.md`` (written atomically).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,8 +63,8 @@ def run_bench(options: BenchOptions, out: str | Path, echo: Callable[[str], None
             for window in range(options.rounds):
                 for mode in MODES:
                     case = Case(architecture, stage, mode, options.device, options.overrides)
-                    windows[mode].append(measure(time_case, case, options.seconds / options.rounds,
-                                                 2, window == 0))
+                    timer = functools.partial(time_case, count_flops=window == 0)
+                    windows[mode].append(measure(timer, case, options.seconds / options.rounds))
             for mode in MODES:
                 result = combine_windows(windows[mode])
                 result["share_of_peak"] = (result["flops_per_image"] * result["images_per_second"]
