@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/pacgan-lite notebooks --profile $(DEMO_PROFILE)
 
+# ruff, then the import-linter contract of pyproject.toml (the layers may only import downwards).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest $(NBVAL) tests notebooks

@@ -1,27 +1,51 @@
-"""The ``pacgan-lite`` command line. Each subcommand parses its arguments and calls the package."""
+"""The ``pacgan-lite`` command line. Each subcommand parses its arguments and calls the package.
+
+A relative path on the command line (a path argument, or a ``--set`` value of a path option) is relative to
+the current directory, as with every command-line tool; the parser makes it absolute before the package
+sees it (the package reads relative paths in profiles against the repository root).
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 from pathlib import Path
 
 from . import __version__
 from .errors import InputError
 
+# Flags that set an option: command -> (section, {argparse dest: option within the section}). They default to
+# None, so that the option's own default (pacgan_lite.config) applies unless the flag is given.
+OPTION_FLAGS = {
+    "cohort": ("cohort", {"n_subjects": "n_subjects", "size": "size", "seed": "seed", "effect": "effect"}),
+    "evaluate": ("evaluation", {"held_out": "held_out", "synthetic_per_class": "synthetic_per_class",
+                                "metrics": "metrics", "inception_weights": "inception_weights",
+                                "seed": "metric.seed"}),
+}
+
+
+def _given_options(args: argparse.Namespace) -> dict:
+    """``{option within the section: value}`` of the command's option flags that were given."""
+    _, flags = OPTION_FLAGS[args.command]
+    return {option: getattr(args, dest) for dest, option in flags.items() if getattr(args, dest) is not None}
+
 
 def _cohort(args: argparse.Namespace) -> None:
     from .cohort import CohortParams, make_raw_heads
+    from .config import replace_options
     from .data.embedded import write_cohort
 
-    params = CohortParams(n_subjects=args.n_subjects, size=args.size, seed=args.seed, effect=args.effect)
+    params = replace_options(CohortParams(), _given_options(args), "cohort")
     folder = write_cohort(params, args.out, workers=args.workers, progress=not args.no_progress,
                           overwrite=args.overwrite)
     print(f"cohort written to {folder}")
     if args.raw_heads:
-        poses = make_raw_heads(args.raw_heads, Path(args.out) / "raw", seed=args.seed, progress=not args.no_progress)
-        print(f"{len(poses)} raw head volumes written to {Path(args.out) / 'raw'}")
+        raw = Path(args.out) / "raw"
+        poses = make_raw_heads(args.raw_heads, raw, seed=params.seed, progress=not args.no_progress)
+        print(f"{len(poses)} raw head volumes written to {raw}")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -51,7 +75,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
     overrides = list(args.set)
     if args.data:
-        overrides.append(f"data.source={args.data}")
+        overrides.append(f"data.source={json.dumps(args.data)}")
     prepared = prepare(load_profile(args.profile, overrides), out=args.out)
     print(f"prepared data in {prepared.folder}")
     print(prepared.summary.to_string())
@@ -60,8 +84,8 @@ def _prepare(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .config import load_profile
     from .data.prepare import prepare
-    from .paths import resolve
-    from .training import read_reference_config, train
+    from .reference_config import read_reference_config
+    from .training import train
 
     overrides = []
     if args.reference_config:  # the reference's config.json first, so --set still wins
@@ -70,13 +94,13 @@ def _train(args: argparse.Namespace) -> None:
         for key, advice in reference.not_used.items():
             print(f"reference option {key} not used: {advice}")
     overrides += list(args.set)
-    data = resolve(args.data) if args.data else None
+    data = Path(args.data) if args.data else None
     if data is not None and (data / "train").is_dir() and (data / "test").is_dir():
         config = load_profile(args.profile, overrides)  # an already prepared folder
         train_folder, test_folder = data / "train", data / "test"
     else:
         if data is not None:
-            overrides.append(f"data.source={data}")
+            overrides.append(f"data.source={json.dumps(str(data))}")
         config = load_profile(args.profile, overrides)
         prepared = prepare(config)
         train_folder, test_folder = prepared.train, prepared.test
@@ -107,16 +131,31 @@ def _classify(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from .metrics import EvaluationOptions, evaluate
-    from .metrics.registry import MetricOptions
+    from .evaluation import evaluate
+    from .evaluation.evaluate import run_evaluation_options
+    from .run_folder import RunFolder
 
-    options = EvaluationOptions(held_out=args.held_out, synthetic_per_class=args.synthetic_per_class,
-                                metrics=tuple(args.metrics) if args.metrics else None,
-                                inception_weights=args.inception_weights, metric=MetricOptions(seed=args.seed))
+    options = run_evaluation_options(RunFolder(args.run), _given_options(args))
     result = evaluate(args.run, checkpoint=args.checkpoint, options=options, out=args.out, device=args.device)
     for name, value in result.metrics.items():
         print(f"{name}: {'skipped (' + value['skipped'] + ')' if 'skipped' in value else 'done'}")
     print(f"metrics and figures written to {result.folder}")
+
+
+def _import_reference(args: argparse.Namespace) -> None:
+    from .reference_checkpoint import import_reference
+
+    out = import_reference(args.checkpoints, args.config, args.out, class_names=args.class_names,
+                           stddev=args.stddev, stddev_images=args.stddev_images, seed=args.seed,
+                           device=args.device)
+    print(f"kit checkpoint written to {out} (generate, classify and evaluate --checkpoint read it)")
+
+
+def _export_reference(args: argparse.Namespace) -> None:
+    from .reference_checkpoint import export_reference
+
+    out = export_reference(args.checkpoint, args.out)
+    print(f"reference checkpoints and config.json written to {out}")
 
 
 def _notebooks(args: argparse.Namespace) -> None:
@@ -139,6 +178,51 @@ def _bench(args: argparse.Namespace) -> None:
     run_bench(options, args.out or runs_root() / "bench")
 
 
+def _absolute(text: str) -> str:
+    """An argparse type: the path made absolute against the current directory."""
+    return os.path.abspath(os.path.expanduser(text))
+
+
+_absolute.__name__ = "path"
+
+
+def _set_option(text: str) -> str:
+    """An argparse type for ``--set KEY=VALUE``: a relative path given to a path option
+    (:func:`pacgan_lite.config.path_options`) is made absolute against the current directory."""
+    from .config import parse_override, path_options
+
+    try:
+        key, value = parse_override(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    not_paths = path_options().get(key)
+    if not_paths is None or not isinstance(value, str) or not value or value in not_paths:
+        return text
+    return f"{key}={json.dumps(_absolute(value))}"
+
+
+_set_option.__name__ = "KEY=VALUE"
+
+
+def _showing_option_defaults(command: str) -> type[argparse.HelpFormatter]:
+    """A help formatter that appends each option flag's default, read from the options when help is shown."""
+    section, flags = OPTION_FLAGS[command]
+
+    class Formatter(argparse.HelpFormatter):
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            if action.dest not in flags:
+                return action.help
+            from .config import KitConfig
+
+            default = functools.reduce(getattr, [section, *flags[action.dest].split(".")], KitConfig())
+            if default is None:
+                return action.help
+            shown = f"default {default}".replace("%", "%%")  # help strings are %-formatted
+            return f"{action.help} ({shown})" if action.help else shown
+
+    return Formatter
+
+
 def _at_least(minimum: int):
     """An argparse type: an integer of at least ``minimum`` (argparse names the option in its error)."""
 
@@ -157,31 +241,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pacgan-lite {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    cohort = commands.add_parser("cohort", help="make the embedded synthetic AD/CN cohort into a folder")
-    cohort.add_argument("--n-subjects", type=_at_least(1), default=200)
-    cohort.add_argument("--size", type=int, default=256, help="top resolution (4..256, a power of two)")
-    cohort.add_argument("--seed", type=_at_least(0), default=0)
-    cohort.add_argument("--effect", type=float, default=1.0, help="disease effect size (0 = no atrophy signal)")
-    cohort.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    cohort = commands.add_parser("cohort", help="make the embedded synthetic AD/CN cohort into a folder",
+                                 formatter_class=_showing_option_defaults("cohort"))
+    cohort.add_argument("--n-subjects", type=_at_least(1), help="subjects, half CN and half AD")
+    cohort.add_argument("--size", type=int, help="top resolution (4..256, a power of two)")
+    cohort.add_argument("--seed", type=_at_least(0), help="the cohort is a function of its options and this seed")
+    cohort.add_argument("--effect", type=float, help="disease effect size (0 = no atrophy signal)")
+    cohort.add_argument("--out", type=_absolute, required=True,
+                        help="output folder (must not exist unless --overwrite)")
     cohort.add_argument("--workers", type=_at_least(0), default=0, help="processes (0 = all cores)")
-    cohort.add_argument("--raw-heads", type=_at_least(0), default=0, help="also write this many raw 3D head volumes to OUT/raw")
+    cohort.add_argument("--raw-heads", type=_at_least(0), default=0,
+                        help="also write this many raw 3D head volumes to OUT/raw")
     cohort.add_argument("--no-progress", action="store_true")
     cohort.add_argument("--overwrite", action="store_true")
     cohort.set_defaults(func=_cohort)
 
     check = commands.add_parser("check", help="check a data set folder in the reference layout and describe it")
-    check.add_argument("folder")
+    check.add_argument("folder", type=_absolute)
     check.set_defaults(func=_check)
 
     preprocess = commands.add_parser("preprocess", help="register raw T1 volumes to MNI152 (9 DOF), take axial "
                                      "slice 127 and write the training layout")
-    preprocess.add_argument("--volumes", required=True, help="folder of T1 volumes (.nii or .nii.gz)")
-    preprocess.add_argument("--metadata", required=True, help="ADNI collection CSV (Image Data ID, Subject, Group, "
-                                                              "Sex, Age) or file,subject,label,age,sex")
-    preprocess.add_argument("--out", required=True, help="output data set folder (must not exist unless --overwrite)")
+    preprocess.add_argument("--volumes", type=_absolute, required=True,
+                            help="folder of T1 volumes (.nii or .nii.gz)")
+    preprocess.add_argument("--metadata", type=_absolute, required=True,
+                            help="ADNI collection CSV (Image Data ID, Subject, Group, Sex, Age) "
+                                 "or file,subject,label,age,sex")
+    preprocess.add_argument("--out", type=_absolute, required=True,
+                            help="output data set folder (must not exist unless --overwrite)")
     preprocess.add_argument("--slice", type=int, default=127, help="axial index in the 256 cube (127 = MNI z +18 mm)")
     preprocess.add_argument("--n-slices", type=int, default=1, help="slices per volume, centred on --slice")
-    preprocess.add_argument("--skip-bad", action="store_true", help="go on without bad inputs; list them in skipped.csv")
+    preprocess.add_argument("--skip-bad", action="store_true",
+                            help="go on without bad inputs; list them in skipped.csv")
     preprocess.add_argument("--workers", type=_at_least(0), default=0, help="processes (0 = all cores)")
     preprocess.add_argument("--no-progress", action="store_true")
     preprocess.add_argument("--overwrite", action="store_true")
@@ -189,59 +280,99 @@ def build_parser() -> argparse.ArgumentParser:
 
     prepare = commands.add_parser("prepare", help="age/sex matching and grouped split into train/ and test/")
     prepare.add_argument("--profile", default="teaching")
-    prepare.add_argument("--data", help="source folder in the reference layout (default: the embedded cohort)")
-    prepare.add_argument("--out", help="output folder (default: data/prepared/<source>-<options hash>)")
-    prepare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an option")
+    prepare.add_argument("--data", type=_absolute,
+                         help="source folder in the reference layout (default: the embedded cohort)")
+    prepare.add_argument("--out", type=_absolute,
+                         help="output folder (default: data/prepared/<source>-<options hash>)")
+    prepare.add_argument("--set", type=_set_option, action="append", default=[], metavar="KEY=VALUE",
+                         help="override an option")
     prepare.set_defaults(func=_prepare)
 
     train = commands.add_parser("train", help="train PACGAN stage by stage into a run folder")
     train.add_argument("--profile", default="teaching")
-    train.add_argument("--data", help="a prepared folder (with train/ and test/) or a source data set "
-                                      "(default: the embedded cohort, prepared on the fly)")
-    train.add_argument("--out", help="run folder (default: runs/<id>-<profile>-<mode>, or the --resume folder)")
-    train.add_argument("--resume", help="checkpoint to continue from exactly (latest.pt, stage<s>-best.pt)")
-    train.add_argument("--reference-config", help="the reference's config.json: its values as overrides")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    train.add_argument("--data", type=_absolute,
+                       help="a prepared folder (with train/ and test/) or a source data set "
+                            "(default: the embedded cohort, prepared on the fly)")
+    train.add_argument("--out", type=_absolute,
+                       help="run folder (default: runs/<id>-<profile>-<mode>, or the --resume folder)")
+    train.add_argument("--resume", type=_absolute,
+                       help="checkpoint to continue from exactly (a run's latest one, or a stage's best)")
+    train.add_argument("--reference-config", type=_absolute,
+                       help="the reference's config.json: its values as overrides")
+    train.add_argument("--set", type=_set_option, action="append", default=[], metavar="KEY=VALUE",
                        help="override an option, e.g. train.stages=3")
     train.set_defaults(func=_train)
 
     generate = commands.add_parser("generate", help="write generated images (NIfTI [W,H,C,N]) and labels_syn.csv")
-    generate.add_argument("--checkpoint", required=True, help="a checkpoint of a run, e.g. stage5-best.pt")
+    generate.add_argument("--checkpoint", type=_absolute, required=True,
+                          help="a checkpoint, or a run folder (its last stage's selected weights)")
     generate.add_argument("--per-class", type=_at_least(0), nargs="+", required=True, metavar="N",
                           help="images per class: one number for every class, or one per class")
     generate.add_argument("--size", type=int, help="side in px (default: the checkpoint's resolution)")
-    generate.add_argument("--out", required=True, help="NIfTI file, e.g. synthetic/Generated256x256.nii.gz")
+    generate.add_argument("--out", type=_absolute, required=True,
+                          help="NIfTI file, e.g. synthetic/Generated256x256.nii.gz")
     generate.add_argument("--seed", type=_at_least(0), default=0)
     generate.add_argument("--batch-size", type=_at_least(1), default=64)
     generate.add_argument("--device", default="auto", help="auto, cpu or cuda")
     generate.set_defaults(func=_generate)
 
     classify = commands.add_parser("classify", help="class probabilities of the critic for a NIfTI of images")
-    classify.add_argument("--checkpoint", required=True)
-    classify.add_argument("--images", required=True, help="NIfTI [W,H,C,N] in [-1, 1] at the checkpoint's size")
-    classify.add_argument("--labels", help="CSV with ID and Label: adds the metrics (<out>.metrics.json)")
-    classify.add_argument("--out", required=True, help="predictions CSV")
+    classify.add_argument("--checkpoint", type=_absolute, required=True)
+    classify.add_argument("--images", type=_absolute, required=True,
+                          help="NIfTI [W,H,C,N] in [-1, 1] at the checkpoint's size")
+    classify.add_argument("--labels", type=_absolute,
+                          help="CSV with ID and Label: adds the metrics (<out>.metrics.json)")
+    classify.add_argument("--out", type=_absolute, required=True, help="predictions CSV")
     classify.add_argument("--batch-size", type=_at_least(1), default=64)
     classify.add_argument("--device", default="auto")
     classify.set_defaults(func=_classify)
 
-    evaluate = commands.add_parser("evaluate", help="every metric of a trained run into <run>/evaluation/")
-    evaluate.add_argument("--run", required=True, help="the run folder")
-    evaluate.add_argument("--checkpoint", help="default: the last stage's selected weights")
-    evaluate.add_argument("--held-out", default="auto", choices=["auto", "val", "test"],
+    evaluate = commands.add_parser("evaluate", help="every metric of a trained run into <run>/evaluation/",
+                                   formatter_class=_showing_option_defaults("evaluate"))
+    evaluate.add_argument("--run", type=_absolute, required=True, help="the run folder")
+    evaluate.add_argument("--checkpoint", type=_absolute, help="default: the last stage's selected weights")
+    evaluate.add_argument("--held-out", choices=["auto", "val", "test"],
                           help="real images to compare with (auto: val for validation runs, test for final runs)")
-    evaluate.add_argument("--synthetic-per-class", type=_at_least(2), default=200)
+    evaluate.add_argument("--synthetic-per-class", type=_at_least(2), help="generated images per class")
     evaluate.add_argument("--metrics", nargs="+", help="compute only these (default: all)")
-    evaluate.add_argument("--inception-weights", help="local FID Inception-v3 weights (no file: FID/KID skipped)")
-    evaluate.add_argument("--out", help="output folder (default <run>/evaluation)")
-    evaluate.add_argument("--seed", type=_at_least(0), default=0)
+    evaluate.add_argument("--inception-weights", type=_absolute,
+                          help="local FID Inception-v3 weights (no file: FID/KID skipped)")
+    evaluate.add_argument("--out", type=_absolute, help="output folder (default <run>/evaluation)")
+    evaluate.add_argument("--seed", type=_at_least(0), help="seed of the generated images and the metrics")
     evaluate.add_argument("--device", default="auto")
     evaluate.set_defaults(func=_evaluate)
+
+    import_ref = commands.add_parser("import-reference", help="convert the reference PACGAN's generator_best.pt "
+                                     "and discriminator_best.pt into a kit checkpoint")
+    import_ref.add_argument("--checkpoints", type=_absolute, nargs="+", required=True, metavar="DIR_OR_FILES",
+                            help="a PACGAN_{s}x{s} folder, the folder holding those (the highest resolution is "
+                            "taken), or generator_best.pt then discriminator_best.pt")
+    import_ref.add_argument("--config", type=_absolute, required=True,
+                            help="the reference's config.json these weights were trained with")
+    import_ref.add_argument("--out", type=_absolute, required=True, help="the kit checkpoint to write (.pt)")
+    import_ref.add_argument("--class-names", nargs=2, default=["CN", "AD"], metavar=("NAME0", "NAME1"),
+                            help="names of labels 0 and 1 (default: CN AD, the reference's)")
+    stddev = import_ref.add_mutually_exclusive_group()
+    stddev.add_argument("--stddev-images", type=_absolute, help="NIfTI [W,H,C,N] of real images at the checkpoint's "
+                        "size: the critic's minibatch-stddev value is estimated from them (default: from generated "
+                        "images)")
+    stddev.add_argument("--stddev", type=float, help="the critic's minibatch-stddev value, used as it is")
+    import_ref.add_argument("--seed", type=_at_least(0), default=0, help="seeds the batches of the estimate")
+    import_ref.add_argument("--device", default="auto", help="where the estimate runs: auto, cpu or cuda")
+    import_ref.set_defaults(func=_import_reference)
+
+    export_ref = commands.add_parser("export-reference", help="write a kit checkpoint in the reference's layout: "
+                                     "PACGAN_{s}x{s}/generator_best.pt, discriminator_best.pt, config.json")
+    export_ref.add_argument("--checkpoint", type=_absolute, required=True,
+                            help="a kit checkpoint or a run folder (its last stage's selected weights)")
+    export_ref.add_argument("--out", type=_absolute, required=True, help="folder for config.json and PACGAN_{s}x{s}/")
+    export_ref.set_defaults(func=_export_reference)
 
     notebooks = commands.add_parser("notebooks", help="execute the numbered notebooks headless with papermill")
     notebooks.add_argument("--profile", default="teaching")
     notebooks.add_argument("--only", nargs="*", help="notebook numbers, e.g. 01 02")
-    notebooks.add_argument("--out", help="folder for executed copies (default runs/notebooks/<profile>)")
+    notebooks.add_argument("--out", type=_absolute,
+                           help="folder for executed copies (default runs/notebooks/<profile>)")
     notebooks.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     notebooks.set_defaults(func=_notebooks)
 
@@ -254,10 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="split each case's seconds into this many windows, alternating the two modes")
     bench.add_argument("--peak-seconds", type=float, default=2.0, help="seconds of the matmul peak per dtype")
     bench.add_argument("--device", default="auto")
-    bench.add_argument("--out", help="folder for bench.json and bench.md (default runs/bench)")
+    bench.add_argument("--out", type=_absolute, help="folder for bench.json and bench.md (default runs/bench)")
     bench.add_argument("--no-generation", action="store_true", help="skip the generator timing at 256 px")
     bench.add_argument("--no-preprocessing", action="store_true", help="skip the registration timing")
-    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    bench.add_argument("--set", type=_set_option, action="append", default=[], metavar="KEY=VALUE",
                        help="change an option of the kit mode, e.g. train.gradient_penalty_interval=4")
     bench.set_defaults(func=_bench)
     return parser

@@ -1,40 +1,63 @@
 """Profiles and options: one place, shared by the notebooks and the CLI.
 
-Defaults live in the dataclasses below. A profile (``pacgan_lite/profiles/<name>.yaml``: ``smoke``,
-``teaching``, ``paper``, or any YAML file of the same shape) changes some of them, and overrides
-(``{"cohort.n_subjects": 8}`` or CLI ``--set cohort.n_subjects=8``) change the result again:
+Every option lives in the dataclasses below, and their defaults are the paper's settings: this module (with
+:class:`~pacgan_lite.cohort.CohortParams` and :class:`~pacgan_lite.losses.LossWeights`) is the only home of
+those numbers. A profile (``pacgan_lite/profiles/<name>.yaml``: ``smoke``, ``teaching``, ``paper``, or any
+YAML file of the same shape) changes some of them, and overrides (``{"cohort.n_subjects": 8}`` or CLI
+``--set cohort.n_subjects=8``) change the result again:
 
     defaults  <  profile file  <  overrides
 
-Values are read with ``yaml.safe_load`` and checked against each field's type; text is never evaluated.
-An unknown option is an error that names the file, the option and the valid choices.
+:func:`load_profile` first merges the profile and the overrides into one nested dict, checking each key and
+value type against the source that gave it (the file, or "override"); then it builds the dataclasses once
+and checks the whole configuration with :func:`validate_config`, so the order of the overrides never
+matters. Values are read with ``yaml.safe_load``; text is never evaluated. Each error names the source, the
+option (once) and a fix.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import types
 import typing
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
+import torch
 import yaml
 
-from .cohort import CohortParams
+from .cohort.params import CohortParams, CohortParamsError
 from .errors import ConfigError
 from .losses import LossWeights
+from .schedule import MAX_STAGES, PER_STAGE_FIELDS, resolution
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+HELD_OUT_SPLITS = ("auto", "val", "test")
+EMBEDDED = "embedded"  # data.source of the synthetic cohort
+Options = TypeVar("Options")  # an options dataclass
+
+
+def _path_field(default: str | None, *, names: tuple[str, ...] = ()):
+    """A field holding a file or folder path; ``names`` are values that name something else (``"embedded"``).
+
+    A command line makes such options absolute against its current directory (see :func:`path_options`)."""
+    return field(default=default, metadata={"path": names})
 
 
 @dataclass(frozen=True)
 class DataOptions:
     """Where the images come from."""
 
-    source: str = "embedded"  # "embedded" (the synthetic cohort) or a folder in the reference layout
-    root: str = ""  # cache of generated/prepared data, relative to the repo root; "" = $PACGAN_LITE_DATA or data/
+    # "embedded" (the synthetic cohort) or a folder in the reference layout
+    source: str = _path_field(EMBEDDED, names=(EMBEDDED,))
+    # cache of generated/prepared data, relative to the repo root; "" = $PACGAN_LITE_DATA or data/
+    root: str = _path_field("")
     workers: int = 0  # processes for cohort generation; 0 = all cores
     progress: bool = True  # progress bars (turn off for headless logs)
 
@@ -71,7 +94,8 @@ class ModelOptions:
 class TrainOptions:
     """The trainer's options (paper defaults); see :func:`pacgan_lite.training.train`.
 
-    Per-stage lists need at least ``stages`` entries; only the first ``stages`` are used.
+    Per-stage lists need at least ``stages`` entries; only the first ``stages`` are used. The values are
+    checked by :func:`validate_config`.
     """
 
     stages: int = 7  # stages to train: 4 -> 4 * 2**(stages - 1) px
@@ -87,7 +111,7 @@ class TrainOptions:
     selection_start: float = 0.6  # evaluate from this fraction of a stage's epochs on
     validation_fakes_per_class: int = 100  # generated images per class for the fake AUC
     final_mode: bool = False  # retrain on train+val up to each stage's selected epoch (same fade), then test
-    selection_from: str | None = None  # final mode: the validation run folder (its selection.json)
+    selection_from: str | None = _path_field(None)  # final mode: the validation run folder (its selected epochs)
     ema: bool = False  # keep an exponential moving average of G (off in the paper)
     ema_half_life_images: int = 10_000
     reset_optimizers_per_stage: bool = False  # fresh Adam moments at each new stage (PGGAN); paper: keep
@@ -99,31 +123,81 @@ class TrainOptions:
     progress: bool = True  # tqdm bars; turn off for headless logs
     sample_seed: int = 123  # fixed z of the per-stage sample grids
     samples_per_class: int = 8  # grid columns; one row per class
-    checkpoint_every_epochs: int = 1  # latest.pt every N epochs (and always at stage ends)
+    checkpoint_every_epochs: int = 1  # the latest checkpoint every N epochs (and always at stage ends)
     eval_batch_size: int = 64  # batch size of validation/test forward passes
 
-    def __post_init__(self):
-        if self.stages < 1:
-            raise ValueError(f"train.stages must be >= 1, got {self.stages}")
-        for name in ("epochs_per_stage", "batch_sizes", "critic_iterations"):
-            if len(getattr(self, name)) < self.stages:
-                raise ValueError(f"train.{name} needs at least train.stages = {self.stages} entries, "
-                                 f"got {list(getattr(self, name))}")
-        if not 0.0 <= self.selection_start <= 1.0:
-            raise ValueError(f"train.selection_start must be in [0, 1], got {self.selection_start}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if len(self.betas) != 2:
-            raise ValueError(f"train.betas must have two entries, got {list(self.betas)}")
-        for name in ("checkpoint_every_epochs", "gradient_penalty_interval", "samples_per_class",
-                     "validation_fakes_per_class", "eval_batch_size", "ema_half_life_images"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+@dataclass(frozen=True)
+class MetricOptions:
+    """Protocol settings shared by the metrics (the defaults follow the reference where it has one).
+
+    Attributes:
+        seed: seeds every random choice (halves, SSIM pairs, KID subsets, bootstrap).
+        kid_subset_size: images per KID subset (reference: 50); lowered to the smallest set when needed.
+        kid_subsets: number of KID subsets (torchmetrics' default).
+        ssim_pairs_per_class: random same-class pairs per class and comparison (reference: 1000).
+        bootstrap_resamples: resamples for the AUC's 95% interval.
+        nearest_neighbours: k of the k-NN precision/recall manifolds.
+        closest_pairs: pairs kept for the memorization figure.
+    """
+
+    seed: int = 0
+    kid_subset_size: int = 50
+    kid_subsets: int = 100
+    ssim_pairs_per_class: int = 1000
+    bootstrap_resamples: int = 1000
+    nearest_neighbours: int = 3
+    closest_pairs: int = 6
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """How the domain encoder is built and trained (part of its cache key).
+
+    Attributes:
+        feature_dim: length of the feature vector.
+        width: channels of the first convolution (doubled per halving, at most ``8 * width``).
+        max_side: images are average-pooled to at most this side before the convolutions.
+        steps: Adam steps of batch ``batch_size``.
+        learning_rate: Adam's step size.
+        seed: seeds the initial weights and the batch order.
+    """
+
+    feature_dim: int = 64
+    width: int = 8
+    max_side: int = 64
+    steps: int = 300
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """What :func:`pacgan_lite.metrics.evaluate` computes.
+
+    Attributes:
+        held_out: "auto" (validation split for validation runs, test set for final runs), "val" or "test".
+        synthetic_per_class: generated images per class.
+        metrics: names to compute (None: all registered, see :func:`pacgan_lite.metrics.list_metrics`).
+        inception_weights: a local state dict of the FID Inception-v3 network (None: FID/KID skipped).
+        batch_size: images per forward pass.
+        metric: protocol settings (seed, KID subset size, SSIM pairs, bootstrap).
+        encoder: the domain encoder's options.
+    """
+
+    held_out: str = "auto"
+    synthetic_per_class: int = 200
+    metrics: tuple[str, ...] | None = None
+    inception_weights: str | None = _path_field(None)
+    batch_size: int = 64
+    metric: MetricOptions = field(default_factory=MetricOptions)
+    encoder: EncoderOptions = field(default_factory=EncoderOptions)
 
 
 @dataclass(frozen=True)
 class KitConfig:
-    """All options of a kit run, grouped in sections."""
+    """All options of a kit run and of its evaluation, grouped in sections."""
 
     profile: str = "custom"
     data: DataOptions = field(default_factory=DataOptions)
@@ -132,9 +206,32 @@ class KitConfig:
     split: SplitOptions = field(default_factory=SplitOptions)
     model: ModelOptions = field(default_factory=ModelOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
+    evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# Counts and sizes: option -> the smallest value it may take.
+AT_LEAST = {
+    "data.workers": 0,
+    "model.z_dim": 1,
+    "model.embedding_dim": 1,
+    "model.base_channels": 1,
+    "model.aux_hidden": 1,
+    "train.gradient_penalty_interval": 1,
+    "train.validation_fakes_per_class": 1,
+    "train.ema_half_life_images": 1,
+    "train.samples_per_class": 1,
+    "train.checkpoint_every_epochs": 1,
+    "train.eval_batch_size": 1,
+    "evaluation.synthetic_per_class": 2,
+    "evaluation.batch_size": 1,
+    "evaluation.metric.seed": 0,
+}
+
+
+# ------------------------------------------------------------------------------------------------ loading
 
 
 def profile_path(name_or_path: str | Path) -> Path:
@@ -143,24 +240,83 @@ def profile_path(name_or_path: str | Path) -> Path:
         return PROFILE_DIR / f"{name_or_path}.yaml"
     path = Path(name_or_path)
     if not path.is_file():
-        raise ConfigError(path, "profile", "no such profile or file", f"use one of {', '.join(PROFILES)} or a YAML path")
+        raise ConfigError(path, "profile", "no such profile or file",
+                          f"use one of {', '.join(PROFILES)} or a YAML path")
     return path
 
 
-def load_profile(name_or_path: str | Path = "smoke", overrides: dict | list[str] | None = None) -> KitConfig:
-    """Defaults, then the profile, then ``overrides`` (dotted keys), checked; see the module docstring."""
-    path = profile_path(name_or_path)
+def read_profile(path: str | Path) -> dict:
+    """The nested mapping a profile file holds (``{}`` for a file of comments only)."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(path, "(whole file)", f"not valid YAML ({err})", "fix the YAML syntax") from err
     if not isinstance(raw, dict):
-        raise ConfigError(path, "(whole file)", "must be a mapping of sections", "see pacgan_lite/profiles/smoke.yaml")
-    name = Path(path).stem if str(name_or_path) not in PROFILES else str(name_or_path)
-    config = _merge(KitConfig(profile=name), raw, path, prefix="")
+        raise ConfigError(path, "(whole file)", "must be a mapping of sections",
+                          "see pacgan_lite/profiles/smoke.yaml")
+    return raw
+
+
+def load_profile(name_or_path: str | Path = "smoke", overrides: dict | list[str] | None = None) -> KitConfig:
+    """Defaults, then the profile, then ``overrides`` (dotted keys), checked as a whole; see the module docstring."""
+    path = profile_path(name_or_path)
+    raw = read_profile(path)
+    name = str(name_or_path) if str(name_or_path) in PROFILES else path.stem
+    tree = dataclasses.asdict(KitConfig(profile=name))
+    sources: dict[str, str] = {}
+    _merge(KitConfig, tree, raw, str(path), "", sources)
     for key, value in _override_items(overrides):
-        config = _merge(config, _nest(key, value), "override", prefix="")
+        _merge(KitConfig, tree, _nest(key, value), "override", "", sources)
+    config = _build(KitConfig, tree, sources, "")
+    validate_config(config, sources)
     return config
+
+
+def replace_options(options: Options, overrides: Mapping[str, object], section: str,
+                    source: str = "override") -> Options:
+    """A copy of one section's ``options`` with ``overrides`` applied, checked as :func:`load_profile` checks.
+
+    Keys are dotted and relative to the section (``{"metric.seed": 3}`` for section ``"evaluation"``); an
+    error names the option as ``<section>.<key>`` and ``source``.
+    """
+    cls, prefix = type(options), f"{section}."
+    tree = dataclasses.asdict(options)
+    sources: dict[str, str] = {}
+    for key, value in overrides.items():
+        _merge(cls, tree, _nest(key, value), source, prefix, sources)
+    result = _build(cls, tree, sources, prefix)
+    _raise_first(_section_findings(result, section), sources)
+    return result
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``"key=value"`` -> ``(key, value)``, the value read as YAML (plain text if it is not valid YAML)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("override", text, "expected key=value", "write e.g. cohort.n_subjects=8")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def path_options() -> dict[str, tuple[str, ...]]:
+    """The options that hold a file or folder path: dotted name -> values that are names, not paths.
+
+    In a profile such a path is relative to the repository root (see :mod:`pacgan_lite.paths`); a command
+    line makes it absolute against its current directory first.
+    """
+    return dict(_path_fields(KitConfig, ""))
+
+
+def _path_fields(cls: type, prefix: str) -> Iterator[tuple[str, tuple[str, ...]]]:
+    for item in dataclasses.fields(cls):
+        hint = _hints(cls)[item.name]
+        if dataclasses.is_dataclass(hint):
+            yield from _path_fields(hint, f"{prefix}{item.name}.")
+        elif "path" in item.metadata:
+            yield f"{prefix}{item.name}", item.metadata["path"]
 
 
 def _override_items(overrides: dict | list[str] | None) -> list[tuple[str, object]]:
@@ -168,17 +324,7 @@ def _override_items(overrides: dict | list[str] | None) -> list[tuple[str, objec
         return []
     if isinstance(overrides, dict):
         return list(overrides.items())
-    items = []
-    for text in overrides:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("override", text, "expected key=value", "write e.g. cohort.n_subjects=8")
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            parsed = value
-        items.append((key.strip(), parsed))
-    return items
+    return [parse_override(text) for text in overrides]
 
 
 def _nest(dotted: str, value) -> dict:
@@ -188,30 +334,57 @@ def _nest(dotted: str, value) -> dict:
     return node  # type: ignore[return-value]
 
 
-def _merge(obj, updates: dict, source, prefix: str):
-    """A copy of dataclass ``obj`` with ``updates`` applied, each key and value checked."""
-    hints = typing.get_type_hints(type(obj))
-    names = [f.name for f in dataclasses.fields(obj)]
-    changes = {}
+@functools.cache
+def _hints(cls: type) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _merge(cls: type, tree: dict, updates: dict, source: str, prefix: str, sources: dict[str, str]) -> None:
+    """Write ``updates`` into ``tree`` (the plain dict of dataclass ``cls``), each key and type checked; record
+    each option's source."""
+    names = [item.name for item in dataclasses.fields(cls)]
     for key, value in updates.items():
-        dotted = f"{prefix}{key}"
+        option = f"{prefix}{key}"
         if key not in names:
-            raise ConfigError(source, dotted, "unknown option", f"valid options here: {', '.join(names)}")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
+            raise ConfigError(source, option, "unknown option", f"valid options here: {', '.join(names)}")
+        hint = _hints(cls)[key]
+        if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
-                raise ConfigError(source, dotted, f"is a section, got {value!r}", f"give its options, e.g. {dotted}.<option>")
-            changes[key] = _merge(current, value, source, prefix=f"{dotted}.")
+                inner = ", ".join(item.name for item in dataclasses.fields(hint))
+                raise ConfigError(source, option, f"is a section, got {value!r}",
+                                  f"give a mapping of its options ({inner})")
+            _merge(hint, tree[key], value, source, f"{option}.", sources)
         else:
-            changes[key] = _coerce(value, hints[key], source, dotted)
+            try:
+                tree[key] = _coerce(value, hint)
+            except _BadType as bad:
+                raise ConfigError(source, option, bad.problem, bad.fix) from None
+            sources[option] = source
+
+
+def _build(cls: type, tree: dict, sources: Mapping[str, str], prefix: str):
+    """The dataclass ``cls`` (and its sections) from its plain dict."""
+    values = {}
+    for item in dataclasses.fields(cls):
+        hint, value = _hints(cls)[item.name], tree[item.name]
+        if dataclasses.is_dataclass(hint):
+            value = _build(hint, value, sources, f"{prefix}{item.name}.")
+        values[item.name] = value
     try:
-        return dataclasses.replace(obj, **changes)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(source, prefix.rstrip(".") or "(top)", str(err), "choose a value in the allowed range") from err
+        return cls(**values)
+    except CohortParamsError as err:  # CohortParams checks itself: it is also built on its own
+        option = f"{prefix}{err.field}"
+        raise ConfigError(sources.get(option, "defaults"), option, err.problem, err.fix) from None
 
 
-def _coerce(value, hint, source, dotted):
-    """Check ``value`` against a field type: bool, int, float, str, optional, or tuple/list of those."""
+class _BadType(Exception):
+    def __init__(self, problem: str, fix: str):
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
+def _coerce(value, hint):
+    """``value`` checked against a field type (bool, int, float, str, optional, or tuple/list of those)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType) and type(None) in args:
@@ -221,9 +394,9 @@ def _coerce(value, hint, source, dotted):
         origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
-            raise ConfigError(source, dotted, f"expected a list, got {value!r}", "write a YAML list, e.g. [1, 2]")
+            raise _BadType(f"expected a list, got {value!r}", "write a YAML list, e.g. [1, 2]")
         item_hint = args[0] if args else object
-        items = [_coerce(v, item_hint, source, dotted) for v in value]
+        items = [_coerce(v, item_hint) for v in value]
         return tuple(items) if origin is tuple else items
     if hint is bool:
         if isinstance(value, bool):
@@ -239,5 +412,150 @@ def _coerce(value, hint, source, dotted):
             return value
     else:
         return value
-    raise ConfigError(source, dotted, f"expected {hint.__name__}, got {value!r} ({type(value).__name__})",
-                      f"give a {hint.__name__} value")
+    raise _BadType(f"expected {hint.__name__}, got {value!r} ({type(value).__name__})",
+                   f"give a {hint.__name__} value")
+
+
+# ------------------------------------------------------------------------------------------------ checking
+
+
+class _Finding(NamedTuple):
+    """One problem: the option it names, what is wrong, the fix, and other options it depends on."""
+
+    option: str
+    problem: str
+    fix: str
+    related: tuple[str, ...] = ()
+
+
+def validate_config(config: KitConfig, sources: Mapping[str, str] | None = None) -> None:
+    """Check a whole configuration: value types, ranges, and options that depend on each other.
+
+    Raises :class:`~pacgan_lite.errors.ConfigError` for the first problem. It names the option once, its
+    source (``sources[option]``: the profile file or "override"; "defaults" for an option left at its
+    default; "options" when ``sources`` is None, for a config built in Python) and a fix.
+    """
+    _raise_first(_findings(config), sources)
+
+
+def _raise_first(findings: Iterable[_Finding], sources: Mapping[str, str] | None) -> None:
+    finding = next(iter(findings), None)
+    if finding is None:
+        return
+    if sources is None:
+        source = "options"
+    else:  # the source of the named option, else of an option it depends on
+        options = (finding.option, *finding.related)
+        source = next((sources[option] for option in options if option in sources), "defaults")
+    raise ConfigError(source, finding.option, finding.problem, finding.fix)
+
+
+def _findings(config: KitConfig) -> Iterator[_Finding]:
+    # Types first: the range checks compare values.
+    yield from _type_findings(config, "")
+    yield from _minimum_findings(config, "")
+    yield from _train_findings(config.train)
+    yield from _cross_section_findings(config)
+    yield from _evaluation_findings(config.evaluation)
+
+
+def _section_findings(options, section: str) -> Iterator[_Finding]:
+    yield from _type_findings(options, f"{section}.")
+    yield from _minimum_findings(options, f"{section}.")
+    if section == "train":
+        yield from _train_findings(options)
+    elif section == "evaluation":
+        yield from _evaluation_findings(options)
+
+
+def _type_findings(options, prefix: str) -> Iterator[_Finding]:
+    for item in dataclasses.fields(options):
+        option, value, hint = f"{prefix}{item.name}", getattr(options, item.name), _hints(type(options))[item.name]
+        if dataclasses.is_dataclass(hint):
+            if isinstance(value, hint):
+                yield from _type_findings(value, f"{option}.")
+            else:
+                yield _Finding(option, f"must be a {hint.__name__}, got {value!r}", f"give a {hint.__name__}")
+            continue
+        try:
+            _coerce(value, hint)
+        except _BadType as bad:
+            yield _Finding(option, bad.problem, bad.fix)
+
+
+def _minimum_findings(options, prefix: str) -> Iterator[_Finding]:
+    for option, minimum in AT_LEAST.items():
+        if option.startswith(prefix):
+            value = functools.reduce(getattr, option[len(prefix):].split("."), options)
+            if value < minimum:
+                yield _Finding(option, f"must be at least {minimum}, got {value}", f"give {minimum} or more")
+
+
+def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
+    if not 1 <= train.stages <= MAX_STAGES:
+        yield _Finding("train.stages", f"must be in 1..{MAX_STAGES} (4 to {resolution(MAX_STAGES - 1)} px), "
+                       f"got {train.stages}", f"choose 1 to {MAX_STAGES} stages")
+        return  # the per-stage checks need a valid count
+    for name in PER_STAGE_FIELDS:
+        values = getattr(train, name)
+        if len(values) < train.stages:
+            yield _Finding(f"train.{name}", f"has {len(values)} entries, fewer than train.stages = {train.stages}",
+                           f"give at least {train.stages} entries (one per stage), or lower train.stages",
+                           ("train.stages",))
+        elif min(values[:train.stages]) < 1:
+            yield _Finding(f"train.{name}", f"must hold positive integers, got {list(values)}",
+                           "give 1 or more for each stage")
+    if not 0.0 < train.fade_fraction <= 1.0:
+        yield _Finding("train.fade_fraction", f"must be in (0, 1], got {train.fade_fraction}",
+                       "give a fraction of the stage above 0 and at most 1")
+    if not (math.isfinite(train.learning_rate) and train.learning_rate > 0):
+        yield _Finding("train.learning_rate", f"must be a positive number, got {train.learning_rate}",
+                       "give Adam's step size, above 0")
+    if len(train.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in train.betas):
+        yield _Finding("train.betas", f"must be two numbers in [0, 1), got {list(train.betas)}",
+                       "give Adam's two decay rates")
+    for weight in dataclasses.fields(LossWeights):
+        value = getattr(train.loss, weight.name)
+        if not (math.isfinite(value) and value >= 0):
+            yield _Finding(f"train.loss.{weight.name}", f"must be a finite number >= 0, got {value!r}",
+                           "give 0 (term off) or a positive weight")
+    if not 0.0 <= train.selection_start <= 1.0:
+        yield _Finding("train.selection_start", f"must be in [0, 1], got {train.selection_start}",
+                       "give the fraction of a stage's epochs after which selection starts")
+    if train.precision not in PRECISIONS:
+        yield _Finding("train.precision", f"unknown precision {train.precision!r}",
+                       f"use one of {', '.join(PRECISIONS)}")
+    if not _is_device(train.device):
+        yield _Finding("train.device", f"unknown device {train.device!r}", "use auto, cpu, cuda or cuda:<index>")
+    if train.final_mode and not train.selection_from:
+        yield _Finding("train.selection_from", "is not set; train.final_mode needs the validation run",
+                       "set it to the validation run's folder, or turn train.final_mode off", ("train.final_mode",))
+
+
+def _cross_section_findings(config: KitConfig) -> Iterator[_Finding]:
+    stages = config.train.stages
+    factors = config.model.channel_factors
+    if len(factors) < stages:
+        yield _Finding("model.channel_factors", f"has {len(factors)} entries, fewer than train.stages = {stages}",
+                       f"give at least {stages} factors (one per stage), or lower train.stages", ("train.stages",))
+    last = resolution(stages - 1)
+    if config.data.source == EMBEDDED and config.cohort.size < last:
+        yield _Finding("cohort.size", f"is {config.cohort.size} px, smaller than the {last} px of the last stage "
+                       f"(train.stages = {stages})", f"raise it to {last} or more, or lower train.stages",
+                       ("train.stages", "data.source"))
+
+
+def _evaluation_findings(evaluation: EvaluationOptions) -> Iterator[_Finding]:
+    if evaluation.held_out not in HELD_OUT_SPLITS:
+        yield _Finding("evaluation.held_out", f"unknown split {evaluation.held_out!r}",
+                       f"use one of {', '.join(HELD_OUT_SPLITS)}")
+
+
+def _is_device(name: str) -> bool:
+    if name == "auto":
+        return True
+    try:
+        torch.device(name)
+    except RuntimeError:
+        return False
+    return True

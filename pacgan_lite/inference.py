@@ -8,9 +8,11 @@ Usage::
 
     from pacgan_lite.inference import classify, generate
 
-    generate("runs/00003-teaching-val/stage5-best.pt", per_class=[100, 100], out="synthetic/Generated.nii.gz")
-    classify("runs/00003-teaching-val/stage5-best.pt", "synthetic/Generated.nii.gz",
+    generate("runs/00003-teaching-val", per_class=[100, 100], out="synthetic/Generated.nii.gz")
+    classify("runs/00003-teaching-val", "synthetic/Generated.nii.gz",
              labels="synthetic/labels_syn.csv", out="synthetic/predictions.csv")
+
+A run folder stands for its last stage's selected weights; any checkpoint file of a run can be given instead.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ import pandas as pd
 import torch
 from torch.func import functional_call
 
+from .architecture import build_networks
 from .atomic import atomic_path, write_json
+from .checkpoint import CheckpointError, load_checkpoint
 from .data.layout import check_images, nchw_to_nifti, nifti_to_nchw
+from .devices import resolve_device
 from .errors import DataError, InputError
+from .run_folder import RunFolder
+from .sampling import critic_probabilities, latent_vectors
 from .schedule import resolution
-from .training.checkpoint import CheckpointError, load_checkpoint
-from .training.selection import classify as critic_probabilities
-from .training.setup import build_networks, resolve_device
 
 LABELS_FILE = "labels_syn.csv"
 
@@ -45,7 +49,8 @@ class LoadedModel:
     Attributes:
         generator: the EMA generator if the run kept one, else the trained generator.
         discriminator: the critic; its class head is the classifier.
-        stage, fade_alpha: where the checkpoint's weights were selected (the images are ``resolution`` px).
+        stage, fade_alpha: where the checkpoint's weights make their images (stored in the checkpoint; the
+            images are ``resolution`` px).
         class_names: names indexed by label, from the training data's metadata.
         architecture: the network shape keys stored in the checkpoint.
     """
@@ -68,30 +73,11 @@ class LoadedModel:
         return len(self.class_names)
 
 
-def sampling_point(payload: dict) -> tuple[int, float]:
-    """The ``(stage, fade_alpha)`` a checkpoint's weights belong to.
-
-    ``stage{s}-best.pt`` is written after stage s ends, when the position already points at the start of
-    stage s + 1: its weights are stage s's selected epoch, whose fade-in weight follows from the schedule
-    exactly as the training loop computes it for its sample grid. A checkpoint inside a stage
-    (``latest.pt`` mid-stage, ``stage{s}-final.pt``) uses the stored position.
-    """
-    position = payload["position"]
-    finished = [record for record in payload["selection"]["stages"] if record["stage"] == position["stage"] - 1]
-    if position["epoch"] > 0 or not finished:
-        return position["stage"], float(position["fade_alpha"])
-    stage, selected_epoch = finished[0]["stage"], finished[0]["selected_epoch"]
-    if stage == 0:
-        return 0, 1.0
-    train = payload["options"]["train"]
-    return stage, min(1.0, selected_epoch / (train["fade_fraction"] * train["epochs_per_stage"][stage]))
-
-
 def load_model(checkpoint: str | Path, device: str = "cpu", expect: dict | None = None) -> LoadedModel:
     """Load a kit checkpoint for inference (safely: ``torch.load(weights_only=True)``).
 
     Args:
-        checkpoint: a ``.pt`` file of a run folder.
+        checkpoint: a run folder (its last stage's selected weights) or a checkpoint file of a run.
         device: "cpu", "cuda", or "auto".
         expect: architecture keys the checkpoint must have (e.g. ``{"n_classes": 2}``); each mismatch is
             named in the error.
@@ -100,6 +86,8 @@ def load_model(checkpoint: str | Path, device: str = "cpu", expect: dict | None 
         CheckpointError: not a kit checkpoint, another architecture, or weights that do not fit it.
     """
     path = Path(checkpoint)
+    if path.is_dir():
+        path = RunFolder(path).final_checkpoint()
     payload = load_checkpoint(path, expect)
     architecture = payload["architecture"]
     generator, discriminator = build_networks(architecture)
@@ -110,10 +98,10 @@ def load_model(checkpoint: str | Path, device: str = "cpu", expect: dict | None 
         raise CheckpointError(path, "generator/discriminator", "the weights do not fit the architecture stored "
                               f"with them ({str(err).splitlines()[0]})", "the file is damaged or was edited; "
                               "use another checkpoint of the run") from err
-    stage, fade_alpha = sampling_point(payload)
-    device = resolve_device(device)
-    return LoadedModel(path, generator.to(device).eval(), discriminator.to(device).eval(), stage, fade_alpha,
-                       list(payload["class_names"]), architecture, device)
+    sampling = payload["sampling"]
+    device = resolve_device(device, option="device")
+    return LoadedModel(path, generator.to(device).eval(), discriminator.to(device).eval(), sampling["stage"],
+                       sampling["fade_alpha"], list(payload["class_names"]), architecture, device)
 
 
 # ------------------------------------------------------------------------------------------------ generation
@@ -134,11 +122,11 @@ def iter_samples(model: LoadedModel, labels: torch.Tensor, seed: int, batch_size
     """Generated images ``[b, C, s, s]`` (CPU) for ``labels [N]``, batch after batch, at the model's
     resolution (for another resolution, see :func:`model_for_size`).
 
-    All latent vectors are drawn first from one seeded generator (as
-    :func:`pacgan_lite.training.selection.generate_balanced` does), so an image depends only on the seed and
-    its position, not on the batch size.
+    All latent vectors are drawn first from one seeded generator (:func:`pacgan_lite.sampling.latent_vectors`,
+    as training and evaluation draw them), so an image depends only on the seed and its position, not on the
+    batch size.
     """
-    z = torch.randn(len(labels), model.generator.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = latent_vectors(len(labels), model.generator.z_dim, seed)
     for z_batch, label_batch in zip(z.split(batch_size), labels.split(batch_size), strict=True):
         yield model.generator(z_batch.to(model.device), label_batch.to(model.device), model.stage,
                               model.fade_alpha).float().cpu()
@@ -146,7 +134,8 @@ def iter_samples(model: LoadedModel, labels: torch.Tensor, seed: int, batch_size
 
 def model_for_size(model: LoadedModel, size: int | None) -> LoadedModel:
     """The model that makes ``size`` px images: ``model`` itself at its resolution (or for None), else the
-    weights selected at that stage of the same run (``stage{s}-best.pt`` beside ``model.path``).
+    weights selected at that stage of the same run (that stage's best checkpoint in the run folder of
+    ``model.path``).
 
     A later checkpoint cannot simply stop at a lower stage: that stage's to-image layer stops learning once
     the next resolution has faded in, while the blocks it reads keep changing, so its images would be wrong.
@@ -162,7 +151,7 @@ def model_for_size(model: LoadedModel, size: int | None) -> LoadedModel:
         raise InputError(model.path, "size", f"{size} px is not a resolution this checkpoint was trained "
                          f"for (it reached {model.resolution} px)", f"use one of {sizes + [model.resolution]}, "
                          "or a checkpoint of a run trained to that size")
-    sibling = model.path.parent / f"stage{sizes.index(size)}-best.pt"
+    sibling = RunFolder.of_checkpoint(model.path).checkpoint(sizes.index(size))
     if not sibling.is_file():
         raise InputError(model.path, "size", f"{size} px needs the weights selected at that stage "
                          f"({sibling.name}), which are not beside this checkpoint",
@@ -185,7 +174,7 @@ def generate(checkpoint: str | Path, per_class: Sequence[int], out: str | Path, 
     """Write generated images as one NIfTI ``[W, H, C, N]`` in [-1, 1] and ``labels_syn.csv`` beside it.
 
     Args:
-        checkpoint: a checkpoint of a run (e.g. ``stage5-best.pt``).
+        checkpoint: a run folder (its last stage's selected weights) or a checkpoint file of a run.
         per_class: images per class (one number for every class, or one per class; reference:
             ``N_IMAGES_GENERATED``).
         out: the NIfTI file to write, e.g. ``synthetic/Generated256x256.nii.gz``.

@@ -33,9 +33,8 @@ class _EqualizedWeight(nn.Module):
     ``sqrt(2 / fan_in)`` multiplied into the weight at every call.
 
     The reference multiplies the *input* by the constant; for a scalar ``c``, ``conv(c * x, W) =
-    conv(x, c * W)``, so scaling the weight gives the same output and touches far fewer numbers.
-    ``scale_inputs = True`` (see :func:`scale_equalized_inputs`) restores the reference's order, for the
-    speed benchmark's reference mode.
+    conv(x, c * W)``, so scaling the weight gives the same output and touches far fewer numbers. The layers
+    get their operands from :meth:`operands`, which the speed benchmark's reference mode replaces.
     """
 
     def __init__(self, weight_shape: tuple[int, ...], out_channels: int, fan_in: int):
@@ -43,16 +42,13 @@ class _EqualizedWeight(nn.Module):
         self.weight = nn.Parameter(torch.randn(weight_shape))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.scale = math.sqrt(2.0 / fan_in)
-        self.scale_inputs = False
 
     def scaled_weight(self) -> torch.Tensor:
         """The weight the layer actually applies (std ``sqrt(2 / fan_in)`` at initialization)."""
         return self.weight * self.scale
 
     def operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(input, weight)`` for the convolution, with the He constant on one of them."""
-        if self.scale_inputs:
-            return x * self.scale, self.weight
+        """``(input, weight)`` for the convolution, the He constant on the weight."""
         return x, self.scaled_weight()
 
     def extra_repr(self) -> str:
@@ -137,7 +133,7 @@ class PixelNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # sum / C, not mean: mean's backward materializes the broadcast gradient in NCHW, and a
-        # channels_last x then meets it in a mixed-layout product (measured 2-3x slower on a CPU).
+        # channels_last x then meets it in a mixed-layout product, a slow path on CPUs.
         return x * torch.rsqrt(x.pow(2).sum(dim=1, keepdim=True) / x.shape[1] + 1e-8)
 
 
@@ -210,14 +206,6 @@ class DiscriminatorBlock(nn.Sequential):
             EqualizedConv2d(out_channels, out_channels, 3, padding=1), LeakyReLU(),
             AvgPool2d(),
         )
-
-
-def scale_equalized_inputs(module: nn.Module, enabled: bool = True) -> nn.Module:
-    """Make every equalized layer in ``module`` scale its input (the reference) instead of its weight."""
-    for layer in module.modules():
-        if isinstance(layer, _EqualizedWeight):
-            layer.scale_inputs = enabled
-    return module
 
 
 def use_custom_gradients(module: nn.Module, enabled: bool = True) -> nn.Module:

@@ -23,8 +23,7 @@ logged value and costs a critic forward and backward.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +33,8 @@ from torch import nn
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the loss terms; the defaults are the paper's (reference ``config.json`` key in brackets).
+
+    The values are checked (finite, >= 0) by :func:`pacgan_lite.config.validate_config`.
 
     Attributes:
         gradient_penalty: lambda_GP of WGAN-GP (``LAMBDA_GP``, 10).
@@ -48,15 +49,6 @@ class LossWeights:
     class_real: float = 4.0
     class_fake: float = 2.0
     class_generator: float = 4.0
-
-    def __post_init__(self):
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"loss weight {field.name} must be a finite number >= 0, got {value!r}")
-
-
-PAPER_LOSS_WEIGHTS = LossWeights()
 
 
 def gradient_penalty(
@@ -106,7 +98,7 @@ def critic_loss(
     labels: torch.Tensor,
     stage: int,
     fade_alpha: float,
-    weights: LossWeights = PAPER_LOSS_WEIGHTS,
+    weights: LossWeights = LossWeights(),
     *,
     rng: torch.Generator | None = None,
     gradient_penalty_interval: int = 1,
@@ -164,7 +156,7 @@ def generator_loss(
     labels: torch.Tensor,
     stage: int,
     fade_alpha: float,
-    weights: LossWeights = PAPER_LOSS_WEIGHTS,
+    weights: LossWeights = LossWeights(),
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of one generator update: ``-mean D(fake) + class_generator * CE(logits of fake, labels)``.
 

@@ -11,9 +11,9 @@ stage       resolution  Generator(z [B, z_dim], labels [B])     Discriminator(im
 6           256         ``[B, image_channels, 256, 256]``       same
 ==========  ==========  ======================================  =========================================
 
-With the paper's settings the generator has 13,658,333 parameters and the critic 16,075,621, the same as
-the reference code (spec §3.4): equalizing the first transposed conv adds no parameter, and the class head
-has ``n_classes`` = 2 outputs.
+The widths default to :class:`~pacgan_lite.config.ModelOptions`, the paper's settings: then the generator
+has 13,658,333 parameters and the critic 16,075,621, the same as the reference code (equalizing the first
+transposed conv adds no parameter, and the class head has ``n_classes`` = 2 outputs).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import ModelOptions
 from .layers import (
     AvgPool2d,
     DiscriminatorBlock,
@@ -36,8 +37,6 @@ from .layers import (
     PixelNorm,
     count_parameters,
 )
-
-PAPER_CHANNEL_FACTORS = (1, 1, 1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32)
 
 
 def stage_channels(base_channels: int, channel_factors: Sequence[float]) -> tuple[int, ...]:
@@ -94,10 +93,10 @@ class Generator(nn.Module):
     def __init__(
         self,
         n_classes: int = 2,
-        z_dim: int = 512,
-        embedding_dim: int = 3,
-        base_channels: int = 512,
-        channel_factors: Sequence[float] = PAPER_CHANNEL_FACTORS,
+        z_dim: int = ModelOptions.z_dim,
+        embedding_dim: int = ModelOptions.embedding_dim,
+        base_channels: int = ModelOptions.base_channels,
+        channel_factors: Sequence[float] = ModelOptions.channel_factors,
         image_channels: int = 1,
     ):
         super().__init__()
@@ -194,10 +193,10 @@ class Discriminator(nn.Module):
     def __init__(
         self,
         n_classes: int = 2,
-        base_channels: int = 512,
-        channel_factors: Sequence[float] = PAPER_CHANNEL_FACTORS,
+        base_channels: int = ModelOptions.base_channels,
+        channel_factors: Sequence[float] = ModelOptions.channel_factors,
         image_channels: int = 1,
-        aux_hidden: int = 150,
+        aux_hidden: int = ModelOptions.aux_hidden,
     ):
         super().__init__()
         _check_class_count(n_classes)

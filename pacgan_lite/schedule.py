@@ -4,6 +4,9 @@ Everything a trainer needs at a given moment (resolution, fade-in weight, batch 
 epoch) follows from ``(stage, images_seen, n_train_images)``, so a resumed run or a sampling notebook
 recomputes it instead of storing it.
 
+The paper's schedule (the defaults of :class:`~pacgan_lite.config.TrainOptions`, as in the reference's
+``config.json``; ``training.setup.schedule_for(TrainOptions())`` builds it):
+
 ============  ==========  ======  ==========  =================
 stage         resolution  epochs  batch size  critic iterations
 ============  ==========  ======  ==========  =================
@@ -16,10 +19,9 @@ stage         resolution  epochs  batch size  critic iterations
 6             256         100     16          2
 ============  ==========  ======  ==========  =================
 
-(:meth:`Schedule.paper`, the reference's ``config.json``.) ``fade_alpha`` rises linearly from 0 at the
-start of each stage > 0 to 1 after ``fade_fraction`` (0.5) of the stage's epochs, counted in images
-seen, then stays 1. The reference starts at 1e-5 instead of 0 and adds ``batch / (0.5 * epochs * N)``
-after each generator step, which is the same line.
+``fade_alpha`` rises linearly from 0 at the start of each stage > 0 to 1 after ``fade_fraction`` of the
+stage's epochs, counted in images seen, then stays 1. The reference starts at 1e-5 instead of 0 and adds
+``batch / (0.5 * epochs * N)`` after each generator step, which is the same line.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class Schedule:
     epochs_per_stage: tuple[int, ...]
     batch_sizes: tuple[int, ...]
     critic_iterations: tuple[int, ...]
-    fade_fraction: float = 0.5
+    fade_fraction: float
 
     def __post_init__(self):
         for name in PER_STAGE_FIELDS:
@@ -94,15 +96,6 @@ class Schedule:
                              f"got lengths {lengths}")
         if not 0.0 < self.fade_fraction <= 1.0:
             raise ValueError(f"fade_fraction must be in (0, 1], got {self.fade_fraction}")
-
-    @classmethod
-    def paper(cls) -> Schedule:
-        """The paper's schedule: 7 stages (4..256 px), 100 epochs each, fade over the first half."""
-        return cls(
-            epochs_per_stage=(100,) * 7,
-            batch_sizes=(32, 32, 32, 16, 16, 16, 16),
-            critic_iterations=(1, 1, 1, 1, 1, 2, 2),
-        )
 
     @property
     def n_stages(self) -> int:

@@ -12,7 +12,7 @@ from pacgan_lite.bench import Case, Iteration, bench_config, markdown, time_case
 from pacgan_lite.bench.cases import FlopCount
 from pacgan_lite.bench.runner import combine_windows, parse_stages
 from pacgan_lite.cli import main
-from pacgan_lite.layers import EqualizedConv2d
+from pacgan_lite.layers import EqualizedConv2d, EqualizedConvTranspose2d
 
 
 @pytest.mark.parametrize(("batch", "c_in", "c_out", "side", "kernel"), [(2, 3, 5, 8, 3), (1, 4, 4, 16, 1)])
@@ -60,8 +60,12 @@ def test_an_iteration_trains_both_networks(mode):
 def test_reference_mode_runs_float32_and_contiguous():
     reference, kit = Iteration(Case("smoke", 1, "reference", "cpu")), Iteration(Case("smoke", 1, "kit", "cpu"))
     assert reference.precision.autocast_dtype is None and not reference.precision.channels_last
-    assert all(layer.scale_inputs for layer in reference.generator.modules() if hasattr(layer, "scale_inputs"))
-    assert not any(layer.scale_inputs for layer in kit.generator.modules() if hasattr(layer, "scale_inputs"))
+    equalized = (EqualizedConv2d, EqualizedConvTranspose2d)
+    x = torch.ones(1, 2, 1, 1)
+    for network, scaled_input in ((reference.generator, True), (kit.generator, False)):
+        layers = [layer for layer in network.modules() if isinstance(layer, equalized)]
+        assert layers and all(torch.equal(layer.operands(x)[0], x * layer.scale if scaled_input else x)
+                              for layer in layers)
 
 
 def test_unknown_mode_is_refused():

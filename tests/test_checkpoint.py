@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from pacgan_lite.training import CheckpointError, load_checkpoint, save_checkpoint
-from pacgan_lite.training.checkpoint import cpu_copy, noise_states, restore_rng_state, rng_state
+from pacgan_lite.checkpoint import CheckpointError, cpu_copy, load_checkpoint, save_checkpoint
 from pacgan_lite.training.selection import BestEpoch
+from pacgan_lite.training.state import noise_states, restore_rng_state, rng_state
 
 ARCH = {"n_classes": 2, "image_channels": 1, "z_dim": 8}
 
@@ -32,7 +32,7 @@ def test_round_trip_loads_with_weights_only(tmp_path):
     payload = _payload()
     path = save_checkpoint(tmp_path / "ck.pt", payload)
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == "pacgan-lite-checkpoint" and raw["format_version"] == 1 and raw["package_version"]
+    assert raw["format"] == "pacgan-lite-checkpoint" and raw["format_version"] == 2 and raw["package_version"]
     loaded = load_checkpoint(path, ARCH)
     for name, tensor in payload["generator"].items():
         assert torch.equal(loaded["generator"][name], tensor)
@@ -44,21 +44,37 @@ def test_round_trip_loads_with_weights_only(tmp_path):
     assert loaded["position"]["images_seen"] == 48
 
 
-def test_foreign_and_unsafe_files_are_refused(tmp_path):
-    unsafe = tmp_path / "unsafe.pt"
-    torch.save({"weights": collections.Counter(a=1), "code": print}, unsafe)  # needs the full unpickler
-    with pytest.raises(CheckpointError, match=r"unsafe.pt: \(file\): not a pacgan-lite checkpoint"):
-        load_checkpoint(unsafe)
-    plain = tmp_path / "plain.pt"
-    torch.save({"model_state_dict": {}}, plain)  # the reference's layout
-    with pytest.raises(CheckpointError, match=r"plain\.pt: format: not a pacgan-lite checkpoint"):
-        load_checkpoint(plain)
-    garbage = tmp_path / "garbage.pt"
-    garbage.write_bytes(b"not a zip file at all")
-    with pytest.raises(CheckpointError, match="not a pacgan-lite checkpoint"):
-        load_checkpoint(garbage)
-    with pytest.raises(CheckpointError, match="no such checkpoint"):
-        load_checkpoint(tmp_path / "missing.pt")
+def _truncated(path):
+    big = save_checkpoint(path.with_name("big.pt"), {"generator": torch.nn.Linear(64, 64).state_dict()})
+    path.write_bytes(big.read_bytes()[:5000])  # the first 5,000 bytes of a larger checkpoint
+
+
+def _pickled_code(path):
+    torch.save({"weights": collections.Counter(a=1), "code": print}, path)  # needs the full unpickler
+
+
+# Each bad file gets the kit's message naming the file and the fix; never the advice to load it unsafely.
+BAD_FILES = [
+    ("truncated", _truncated, r"truncated\.pt: \(file\): is truncated or damaged \(5000 bytes.*Fix: copy the file"),
+    ("empty", lambda path: path.write_bytes(b""), r"empty\.pt: \(file\): is empty \(0 bytes\).*Fix: copy the file"),
+    ("not-zip", lambda path: path.write_bytes(b"not a zip file at all"),
+     r"not-zip\.pt: \(file\): is not a PyTorch checkpoint.*Fix: check the path"),
+    ("pickled-code", _pickled_code,
+     r"pickled-code\.pt: \(file\): holds pickled code \((print|collections\.Counter)\).*never loaded"),
+    ("reference-layout", lambda path: torch.save({"model_state_dict": {}}, path),
+     r"reference-layout\.pt: format: not a pacgan-lite checkpoint"),
+    ("missing", lambda path: None, r"missing\.pt: \(file\): no such file"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "message"), BAD_FILES, ids=[row[0] for row in BAD_FILES])
+def test_bad_checkpoint_files_get_the_kits_message(tmp_path, name, make, message):
+    path = tmp_path / f"{name}.pt"
+    make(path)
+    with pytest.raises(CheckpointError, match=message) as err:
+        load_checkpoint(path)
+    assert "weights_only=False" not in str(err.value) and "weights_only` set to `False" not in str(err.value)
+    assert err.value.__cause__ is None  # no raw traceback of torch.load chained underneath
 
 
 def test_architecture_and_version_mismatches_are_named(tmp_path):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from pacgan_lite.cli import main
+from pacgan_lite import evaluation
+from pacgan_lite.cli import OPTION_FLAGS, build_parser, main
+from pacgan_lite.config import EvaluationOptions, KitConfig, MetricOptions
 from pacgan_lite.data import check_dataset, nifti_name
 
 
@@ -75,3 +82,62 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "pacgan-lite"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("pacgan-lite ")
+
+
+def _subcommand(name: str) -> argparse.ArgumentParser:
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices[name]
+
+
+@pytest.mark.parametrize("command", OPTION_FLAGS)
+def test_option_flags_default_to_none_so_the_options_supply_the_value(command):
+    section, flags = OPTION_FLAGS[command]
+    defaults = {action.dest: action.default for action in _subcommand(command)._actions}
+    assert {dest: defaults.get(dest, "no such flag") for dest in flags} == dict.fromkeys(flags)
+    for option in flags.values():  # each names a real option
+        functools.reduce(getattr, [section, *option.split(".")], KitConfig())
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [("cohort", f"(default {KitConfig().cohort.size})"),
+     ("evaluate", f"(default {KitConfig().evaluation.synthetic_per_class})")],
+)
+def test_help_shows_the_defaults_of_the_options(command, shown):
+    assert shown in " ".join(_subcommand(command).format_help().split())
+
+
+def test_cohort_flags_are_checked_like_overrides(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["cohort", "--size", "48", "--out", "never-written"]) == 2
+    assert "override: cohort.size: must be a power of two" in capsys.readouterr().err
+    assert not (tmp_path / "never-written").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], EvaluationOptions(synthetic_per_class=50)),  # the run's own (its profile's) options
+        (["--synthetic-per-class", "8"], EvaluationOptions(synthetic_per_class=8)),
+        (["--seed", "3", "--held-out", "test"],
+         EvaluationOptions(held_out="test", metric=MetricOptions(seed=3), synthetic_per_class=50)),
+        (["--metrics", "ssim", "classifier", "--synthetic-per-class", "8"],
+         EvaluationOptions(metrics=("ssim", "classifier"), synthetic_per_class=8)),
+        (["--inception-weights", "w.pt"], EvaluationOptions(inception_weights="{cwd}/w.pt", synthetic_per_class=50)),
+    ],
+)
+def test_evaluate_flags_override_the_evaluation_options(flags, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "options.json").write_text(json.dumps({"config": {"evaluation": {"synthetic_per_class": 50}}}))
+    seen = {}
+
+    def fake_evaluate(run_dir, options, **_):
+        seen.update(run_dir=run_dir, options=options)
+        return SimpleNamespace(metrics={}, folder=tmp_path)
+
+    monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+    assert main(["evaluate", "--run", "r", *flags]) == 0
+    if expected.inception_weights:
+        expected = dataclasses.replace(expected, inception_weights=expected.inception_weights.format(cwd=tmp_path))
+    assert seen == {"run_dir": str(tmp_path / "r"), "options": expected}

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from pacgan_lite.config import PROFILES, KitConfig, load_profile
+from pacgan_lite.cohort import CohortParams
+from pacgan_lite.config import (
+    PROFILES,
+    EncoderOptions,
+    EvaluationOptions,
+    KitConfig,
+    MetricOptions,
+    ModelOptions,
+    TrainOptions,
+    load_profile,
+    path_options,
+    profile_path,
+    replace_options,
+    validate_config,
+)
 from pacgan_lite.errors import ConfigError
 
 
@@ -80,3 +96,141 @@ def test_custom_profile_file(tmp_path):
     path.write_text("cohort:\n  n_subjects: 10\n")
     config = load_profile(path)
     assert config.profile == "mine" and config.cohort.n_subjects == 10
+
+
+# ---------------------------------------------------------------------------------------------------- as a whole
+
+ORDER_CASES = [
+    ("teaching", ["train.epochs_per_stage=[30, 30, 30, 30]", "train.stages=4"]),
+    ("smoke", ["train.stages=5", "train.epochs_per_stage=[1, 1, 1, 1, 1]", "train.batch_sizes=[8, 8, 8, 8, 8]",
+               "train.critic_iterations=[1, 1, 1, 1, 2]", "model.channel_factors=[1, 1, 1, 1, 0.5]"]),
+    ("smoke", ["train.final_mode=true", "train.selection_from=runs/validation"]),
+    ("paper", ["cohort.size=16", "train.stages=3"]),
+]
+
+
+@pytest.mark.parametrize(("profile", "overrides"), ORDER_CASES)
+def test_every_order_of_the_overrides_gives_the_same_config(profile, overrides):
+    configs = {load_profile(profile, list(order)) for order in itertools.permutations(overrides)}
+    assert len(configs) == 1
+
+
+BAD_VALUES = [
+    # overrides of the smoke profile (4 stages, 64 px cohort), the option named, the fix
+    (["train.stages=5"], "train.epochs_per_stage", "give at least 5 entries (one per stage), or lower train.stages"),
+    (["train.stages=0"], "train.stages", "choose 1 to 7 stages"),
+    (["train.stages=8"], "train.stages", "choose 1 to 7 stages"),
+    (["train.critic_iterations=[1, 0, 1, 1]"], "train.critic_iterations", "give 1 or more for each stage"),
+    (["model.channel_factors=[1, 1]"], "model.channel_factors", "give at least 4 factors (one per stage)"),
+    (["train.final_mode=true"], "train.selection_from", "set it to the validation run's folder"),
+    (["cohort.size=16"], "cohort.size", "raise it to 32 or more, or lower train.stages"),
+    (["cohort.size=48"], "cohort.size", "choose one of 4, 8, 16, 32, 64, 128, 256"),
+    (["cohort.n_subjects=1"], "cohort.n_subjects", "give at least 2 subjects"),
+    (["train.device=gpu"], "train.device", "use auto, cpu, cuda or cuda:<index>"),
+    (["train.precision=fp8"], "train.precision", "use one of auto, float32, bfloat16, float16"),
+    (["train.selection_start=1.5"], "train.selection_start", "give the fraction of a stage's epochs"),
+    (["train.fade_fraction=0"], "train.fade_fraction", "give a fraction of the stage above 0"),
+    (["train.learning_rate=0"], "train.learning_rate", "give Adam's step size, above 0"),
+    (["train.betas=[0.5]"], "train.betas", "give Adam's two decay rates"),
+    (["train.loss.drift=-1"], "train.loss.drift", "give 0 (term off) or a positive weight"),
+    (["train.eval_batch_size=0"], "train.eval_batch_size", "give 1 or more"),
+    (["data.workers=-1"], "data.workers", "give 0 or more"),
+    (["evaluation.held_out=train"], "evaluation.held_out", "use one of auto, val, test"),
+    (["evaluation.synthetic_per_class=1"], "evaluation.synthetic_per_class", "give 2 or more"),
+    (["evaluation.metric.seed=-1"], "evaluation.metric.seed", "give 0 or more"),
+    (["train.device=3"], "train.device", "give a str value"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "option", "fix"), BAD_VALUES, ids=[case[1] for case in BAD_VALUES])
+def test_a_bad_value_names_its_option_once_with_its_fix(overrides, option, fix):
+    with pytest.raises(ConfigError) as err:
+        load_profile("smoke", overrides)
+    message = str(err.value)
+    assert message.count(option) == 1, message
+    assert f"{option}: " in message and f"Fix: {fix}" in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "source"),
+    [
+        (["cohort.size=48"], "override"),
+        (["train.final_mode=true"], "override"),  # the option left at its default takes the one that needs it
+        (["train.stages=5"], str(profile_path("smoke"))),  # the profile's 4-entry list is what falls short
+    ],
+)
+def test_errors_name_the_source_of_the_option(overrides, source):
+    with pytest.raises(ConfigError) as err:
+        load_profile("smoke", overrides)
+    assert str(err.value).startswith(f"{source}: ")
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (KitConfig(model=ModelOptions(channel_factors=(1.0, 1.0))), "options: model.channel_factors: has 2 entries"),
+        (KitConfig(train=TrainOptions(stages="3")), "options: train.stages: expected int"),
+        (KitConfig(train=TrainOptions(batch_sizes=(32, 32))), "options: train.batch_sizes: has 2 entries"),
+        (KitConfig(train=TrainOptions(final_mode=True)), "options: train.selection_from: is not set"),
+        (KitConfig(evaluation=EvaluationOptions(metric=MetricOptions(seed=-2))), "options: evaluation.metric.seed"),
+    ],
+)
+def test_a_config_built_in_python_is_checked_by_validate_config(config, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_profile_passes_the_check(name):
+    validate_config(load_profile(name))
+
+
+# ---------------------------------------------------------------------------------------------------- evaluation
+
+
+def test_the_evaluation_options_are_a_section_of_the_profile():
+    config = load_profile("smoke", ["evaluation.metric.seed=3", "evaluation.metrics=[ssim]",
+                                    "evaluation.encoder.steps=10"])
+    assert config.evaluation.metric.seed == 3 and config.evaluation.metrics == ("ssim",)
+    assert config.evaluation.encoder == EncoderOptions(steps=10)
+    assert load_profile("teaching").evaluation == EvaluationOptions()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, EvaluationOptions()),
+        ({"held_out": "test", "metric.seed": 2}, EvaluationOptions(held_out="test", metric=MetricOptions(seed=2))),
+        ({"metrics": ["ssim", "classifier"]}, EvaluationOptions(metrics=("ssim", "classifier"))),
+        ({"synthetic_per_class": 12, "inception_weights": "/w.pt"},
+         EvaluationOptions(synthetic_per_class=12, inception_weights="/w.pt")),
+    ],
+)
+def test_evaluation_options_apply_overrides(overrides, expected):
+    assert replace_options(EvaluationOptions(), overrides, "evaluation") == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"held_out": "train"}, "override: evaluation.held_out: unknown split 'train'"),
+        ({"metric.sed": 1}, "override: evaluation.metric.sed: unknown option"),
+        ({"synthetic_per_class": "many"}, "override: evaluation.synthetic_per_class: expected int"),
+        ({"metrics": "ssim"}, "override: evaluation.metrics: expected a list"),
+    ],
+)
+def test_evaluation_options_check_overrides(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        replace_options(EvaluationOptions(), overrides, "evaluation")
+
+
+def test_replace_options_names_a_cohort_option_once():
+    assert replace_options(CohortParams(), {"size": 16}, "cohort") == CohortParams(size=16)
+    with pytest.raises(ConfigError) as err:
+        replace_options(CohortParams(), {"size": 48}, "cohort")
+    assert str(err.value).count("size") == 1 and str(err.value).startswith("override: cohort.size: ")
+
+
+def test_path_options_are_marked_in_the_dataclasses():
+    assert path_options() == {"data.source": ("embedded",), "data.root": (), "train.selection_from": (),
+                              "evaluation.inception_weights": ()}

@@ -14,14 +14,16 @@ import pytest
 import torch
 from training_helpers import make_prepared, tiny_config
 
+from pacgan_lite.architecture import build_networks
+from pacgan_lite.checkpoint import load_checkpoint, save_checkpoint
 from pacgan_lite.cli import main
+from pacgan_lite.config import EncoderOptions, EvaluationOptions, MetricOptions
 from pacgan_lite.errors import InputError
+from pacgan_lite.evaluation import evaluate, find_run
 from pacgan_lite.inference import classify, generate, generate_medigan, interpolate_classes, load_model
-from pacgan_lite.metrics import EvaluationOptions, MetricOptions, evaluate, find_run, list_metrics
-from pacgan_lite.metrics.encoder import EncoderOptions
-from pacgan_lite.training import load_checkpoint, save_checkpoint, train
-from pacgan_lite.training.selection import generate_balanced
-from pacgan_lite.training.setup import build_networks
+from pacgan_lite.metrics import list_metrics
+from pacgan_lite.sampling import generate_balanced
+from pacgan_lite.training import train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -49,6 +51,16 @@ def test_checkpoints_sample_at_the_stage_their_weights_were_selected(run_dir):
     assert (model.stage, model.resolution, model.fade_alpha, model.class_names) == (2, 16, 1.0, ["CN", "AD"])
     assert load_model(run_dir / "stage0-best.pt").resolution == 4
     assert find_run("smoke", run_dir.parent) == run_dir and find_run("teaching", run_dir.parent) is None
+
+
+def test_a_run_folder_stands_for_its_last_stages_selected_weights(run_dir, tmp_path):
+    from_folder, from_file = load_model(run_dir), load_model(run_dir / "stage2-best.pt")
+    assert from_folder.path == from_file.path and (from_folder.stage, from_folder.fade_alpha) == (2, 1.0)
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    shutil.copy(run_dir / "options.json", unfinished / "options.json")
+    with pytest.raises(InputError, match=r"unfinished: \(run folder\): the run is not complete"):
+        load_model(unfinished)
 
 
 def test_generate_writes_the_reference_layout_independent_of_the_batch(run_dir, generated):
@@ -146,7 +158,7 @@ BAD_INPUTS = {
         lambda g, r, t: {"labels": pd.DataFrame({"ID": range(8), "Label": [0, 1, 2] * 2 + [0, 1]}).to_csv(
             t / "l.csv", index=False) or t / "l.csv"}, "labels [2] do not exist in the checkpoint, which has 2 classes"),
     "a foreign pickle": (lambda g, r, t: {"checkpoint": t / "f.pt", "_": pickle.dump({"x": 1}, (t / "f.pt").open("wb"))},
-                         "not a pacgan-lite checkpoint (refused by the safe loader"),
+                         "(file): is not a PyTorch checkpoint"),
     "a plain state dict": (lambda g, r, t: {"checkpoint": t / "s.pt", "_": torch.save({"w": torch.zeros(1)}, t / "s.pt")},
                            "format: not a pacgan-lite checkpoint"),
 }
@@ -202,4 +214,4 @@ def test_cli_generate_classify_evaluate(run_dir, tmp_path, capsys):
     assert "classifier: done" in capsys.readouterr().out
     assert main(["classify", "--checkpoint", str(tmp_path / "p.csv"), "--images", str(out), "--out",
                  str(tmp_path / "q.csv")]) == 2
-    assert "not a pacgan-lite checkpoint" in capsys.readouterr().err
+    assert "p.csv: (file): is not a PyTorch checkpoint" in capsys.readouterr().err

@@ -8,7 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from pacgan_lite.losses import PAPER_LOSS_WEIGHTS, LossWeights, critic_loss, generator_loss, gradient_penalty
+from pacgan_lite.config import KitConfig, TrainOptions, validate_config
+from pacgan_lite.errors import ConfigError
+from pacgan_lite.losses import LossWeights, critic_loss, generator_loss, gradient_penalty
 from pacgan_lite.networks import Discriminator, Generator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -41,14 +43,22 @@ def nonzero_gradient(parameter: nn.Parameter) -> bool:
 
 
 def test_paper_weights_map_to_reference_keys():
-    assert dataclasses.astuple(PAPER_LOSS_WEIGHTS) == (10.0, 0.001, 4.0, 2.0, 4.0)
+    # The published LAMBDA_GP, drift, LAMBDA_CLS_1, LAMBDA_CLS_2 = LAMBDA_CLS_1 / 2 and LAMBDA_CLS_1.
+    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0)
 
 
-@pytest.mark.parametrize("bad", [{"drift": -0.1}, {"class_real": float("nan")}, {"gradient_penalty": float("inf")},
-                                 {"class_fake": "2"}])
-def test_weights_reject_bad_values(bad):
-    with pytest.raises(ValueError, match="must be a finite number >= 0"):
-        LossWeights(**bad)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"drift": -0.1}, "train.loss.drift: must be a finite number >= 0"),
+        ({"class_real": float("nan")}, "train.loss.class_real: must be a finite number >= 0"),
+        ({"gradient_penalty": float("inf")}, "train.loss.gradient_penalty: must be a finite number >= 0"),
+        ({"class_fake": "2"}, "train.loss.class_fake: expected float"),
+    ],
+)
+def test_the_configuration_check_rejects_bad_weights(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(KitConfig(train=TrainOptions(loss=LossWeights(**bad))))
 
 
 # ---------------------------------------------------------------------------------------------------- terms
@@ -85,7 +95,7 @@ def test_generator_class_loss_reaches_the_embedding_and_convs(setup):
     G, D, _, labels, fake = setup
     with_class, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
     without_class, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA,
-                                      dataclasses.replace(PAPER_LOSS_WEIGHTS, class_generator=0.0))
+                                      dataclasses.replace(LossWeights(), class_generator=0.0))
     (with_class - without_class).backward()  # 4 * CE(fake) alone
     assert nonzero_gradient(G.embedding.weight)
     assert nonzero_gradient(G.initial[1].weight)  # the transposed conv
@@ -104,7 +114,7 @@ def test_critic_class_loss_reaches_the_class_head_and_not_the_generator(setup):
 
 def test_without_class_weights_the_class_head_gets_no_gradient(setup):
     _, D, real, labels, fake = setup
-    weights = dataclasses.replace(PAPER_LOSS_WEIGHTS, class_real=0.0, class_fake=0.0)
+    weights = dataclasses.replace(LossWeights(), class_real=0.0, class_fake=0.0)
     critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, weights)[0].backward()
     assert not any(nonzero_gradient(p) for p in D.class_head.parameters())
     assert nonzero_gradient(D.adversarial_head.weight)

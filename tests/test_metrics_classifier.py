@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pacgan_lite.metrics import EvaluationContext, EvaluationSets, MetricOptions, compute_metrics
+from pacgan_lite.config import MetricOptions
+from pacgan_lite.metrics import EvaluationContext, EvaluationSets, compute_metrics
 from pacgan_lite.metrics.classifier import classification_report
 
 

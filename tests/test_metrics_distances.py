@@ -5,16 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pacgan_lite.metrics import (
-    EvaluationContext,
-    EvaluationSets,
-    MetricOptions,
-    compute_metrics,
-    figures,
-    list_metrics,
-)
+from pacgan_lite.config import EncoderOptions, MetricOptions
+from pacgan_lite.evaluation import figures
+from pacgan_lite.metrics import EvaluationContext, EvaluationSets, compute_metrics, list_metrics
 from pacgan_lite.metrics.distribution import frechet_distance, kernel_distance, matched_fakes, split_halves
-from pacgan_lite.metrics.encoder import EncoderOptions, cache_key, load_or_train_encoder
+from pacgan_lite.metrics.encoder import cache_key, load_or_train_encoder
 from pacgan_lite.metrics.precision_recall import precision_recall
 
 pytestmark = pytest.mark.usefixtures("single_thread")

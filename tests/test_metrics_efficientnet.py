@@ -8,9 +8,10 @@ import torch
 from scipy import ndimage as ndi
 from skimage import data
 
-from pacgan_lite.metrics import EvaluationOptions, EvaluationSets, compute_metrics
+from pacgan_lite.config import EvaluationOptions
+from pacgan_lite.evaluation.evaluate import build_context
+from pacgan_lite.metrics import EvaluationSets, compute_metrics
 from pacgan_lite.metrics.efficientnet import FEATURES, load_efficientnet_lite0
-from pacgan_lite.metrics.evaluate import build_context
 from pacgan_lite.preprocess.qc import template_slice
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pacgan_lite.metrics import EvaluationContext, EvaluationSets, MetricOptions, compute_metrics
+from pacgan_lite.config import MetricOptions
+from pacgan_lite.metrics import EvaluationContext, EvaluationSets, compute_metrics
 from pacgan_lite.metrics.fidelity import cohens_d
 from pacgan_lite.metrics.ssim import ms_ssim_scales, random_pairs
 

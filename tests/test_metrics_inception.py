@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pacgan_lite.config import EvaluationOptions
 from pacgan_lite.errors import InputError
-from pacgan_lite.metrics import EvaluationOptions, EvaluationSets
+from pacgan_lite.evaluation.evaluate import NO_INCEPTION, build_context
+from pacgan_lite.metrics import EvaluationSets
 from pacgan_lite.metrics.encoder import DomainEncoder
-from pacgan_lite.metrics.evaluate import NO_INCEPTION, build_context
 from pacgan_lite.metrics.inception import FIDInceptionV3, load_inception
 
 pytestmark = pytest.mark.usefixtures("single_thread")

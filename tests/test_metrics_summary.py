@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pacgan_lite.metrics.summary import headline_table, plain_reading
+from pacgan_lite.evaluation.summary import headline_table, plain_reading
 
 
 def _record(fake_fake_ssim: float) -> dict:

@@ -8,8 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pacgan_lite.config import ModelOptions
 from pacgan_lite.layers import EqualizedConv2d, EqualizedConvTranspose2d, MinibatchStddev, PixelNorm
-from pacgan_lite.networks import PAPER_CHANNEL_FACTORS, Discriminator, Generator, stage_channels
+from pacgan_lite.networks import Discriminator, Generator, stage_channels
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -71,8 +72,8 @@ def test_full_seven_stages_reach_256():
 
 @pytest.mark.parametrize(
     ("base_channels", "factors", "expected"),
-    [(512, PAPER_CHANNEL_FACTORS, (512, 512, 256, 128, 64, 32, 16)), (32, PAPER_CHANNEL_FACTORS, (32, 32, 16, 8, 4, 2, 1)),
-     (16, (1, 0.5), (16, 8))],
+    [(512, ModelOptions.channel_factors, (512, 512, 256, 128, 64, 32, 16)),
+     (32, ModelOptions.channel_factors, (32, 32, 16, 8, 4, 2, 1)), (16, (1, 0.5), (16, 8))],
 )
 def test_stage_channels(base_channels, factors, expected):
     assert stage_channels(base_channels, factors) == expected
@@ -164,7 +165,7 @@ def test_fade_alpha_one_ignores_the_previous_layer():
 
 
 def test_parameter_counts_with_paper_numbers():
-    # Equal to the reference's (spec §3.4): the equalized transposed conv adds no parameter and the class
+    # Equal to the reference's: the equalized transposed conv adds no parameter and the class
     # head has n_classes = 2 outputs. The class head is 512*150+150 + 150*2+2 = 77,252.
     G, D = Generator(), Discriminator()
     assert G.parameters_per_stage() == [6_579_719, 4_720_129, 1_770_241, 442_753, 110_785, 27_745, 6_961]

@@ -10,9 +10,9 @@ from training_helpers import TINY_TRAIN, make_prepared
 from pacgan_lite.cli import main
 from pacgan_lite.config import load_profile
 from pacgan_lite.errors import ConfigError
-from pacgan_lite.training.reference_config import read_reference_config, reference_overrides
+from pacgan_lite.reference_config import read_reference_config, reference_overrides
 
-# The reference's defaults (spec §4.3 and §7), strings where the reference eval()s them.
+# The reference's defaults, strings where the reference eval()s them.
 REFERENCE_DEFAULTS = {
     "DATA_TRAIN_DIRECTORY": "data/ADNI_train",
     "LABEL_TRAIN_DIRECTORY": "data/ADNI_train/labels.csv",

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import pytest
 
+from pacgan_lite import schedule as schedule_module
+from pacgan_lite.config import TrainOptions
 from pacgan_lite.schedule import Schedule, SchedulePoint, resolution
+from pacgan_lite.training.setup import schedule_for
 
-PAPER = Schedule.paper()
+PAPER = schedule_for(TrainOptions())  # the defaults are the paper's settings
 N = 1000  # training images; a paper stage is 100 epochs = 100,000 images, faded in over 50,000
 
 
 def test_paper_values():
+    # The published protocol, pinned here against the defaults in config.py.
     assert PAPER.epochs_per_stage == (100,) * 7
     assert PAPER.batch_sizes == (32, 32, 32, 16, 16, 16, 16)
     assert PAPER.critic_iterations == (1, 1, 1, 1, 1, 2, 2)
     assert PAPER.fade_fraction == 0.5
     assert PAPER.n_stages == 7
     assert [resolution(s) for s in range(7)] == [4, 8, 16, 32, 64, 128, 256]
+
+
+def test_docstring_table_shows_the_defaults():
+    rows = [line.split() for line in schedule_module.__doc__.splitlines() if line[:1].isdigit()]
+    assert [tuple(int(x) for x in row) for row in rows] == [
+        (stage, resolution(stage), PAPER.epochs_per_stage[stage], PAPER.batch_sizes[stage],
+         PAPER.critic_iterations[stage]) for stage in range(PAPER.n_stages)]
 
 
 AT_CASES = [
@@ -74,7 +85,8 @@ def test_fade_alpha_is_monotone_and_reaches_one_at_half_the_stage(stage):
 
 def test_recomputing_gives_identical_points():
     # Resume and sampling recompute the point; two equal schedules must agree, whatever was asked before.
-    rebuilt = Schedule(list(PAPER.epochs_per_stage), list(PAPER.batch_sizes), list(PAPER.critic_iterations))
+    rebuilt = Schedule(list(PAPER.epochs_per_stage), list(PAPER.batch_sizes), list(PAPER.critic_iterations),
+                       PAPER.fade_fraction)
     assert rebuilt == PAPER and hash(rebuilt) == hash(PAPER)
     probes = [(s, images, N) for s in range(7) for images in (0, 1, 33_333, 50_000, 100_000)]
     first = [PAPER.at(*probe) for probe in probes]
@@ -111,7 +123,7 @@ BAD_SCHEDULES = [
 @pytest.mark.parametrize(("kwargs", "match"), BAD_SCHEDULES)
 def test_bad_schedules_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        Schedule(**kwargs)
+        Schedule(**{"fade_fraction": 0.5, **kwargs})
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pacgan_lite.bench.reference import scale_equalized_inputs
 from pacgan_lite.config import TrainOptions
-from pacgan_lite.layers import scale_equalized_inputs
 from pacgan_lite.losses import critic_loss, generator_loss
 from pacgan_lite.networks import Discriminator, Generator
 from pacgan_lite.training import setup

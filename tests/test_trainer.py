@@ -10,12 +10,13 @@ import torch
 from conftest import fake_images, fake_labels
 from training_helpers import TINY_TRAIN, make_prepared, tiny_config
 
+from pacgan_lite import sampling as sampling_module
+from pacgan_lite.checkpoint import load_checkpoint
 from pacgan_lite.cli import main
 from pacgan_lite.data import write_dataset
 from pacgan_lite.errors import ConfigError
-from pacgan_lite.training import TrainingDiverged, load_checkpoint, train
+from pacgan_lite.training import TrainingDiverged, train
 from pacgan_lite.training import loop as loop_module
-from pacgan_lite.training import selection as selection_module
 from pacgan_lite.training import step as step_module
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -129,13 +130,13 @@ def test_best_snapshot_is_a_copy_and_is_carried_into_the_next_stage(prepared, tm
 
 def test_auc_is_computed_once_over_the_whole_set(prepared, tmp_path, monkeypatch):
     sizes = []
-    real_set_auc = selection_module.set_auc
+    real_set_auc = sampling_module.set_auc
 
     def spy(probabilities, labels):
         sizes.append(len(labels))
         return real_set_auc(probabilities, labels)
 
-    monkeypatch.setattr(selection_module, "set_auc", spy)
+    monkeypatch.setattr(sampling_module, "set_auc", spy)
     config = tiny_config(train__stages=1, train__eval_batch_size=3)  # batches of 3 must not matter
     train(config, prepared / "train", run_dir=tmp_path / "run", echo=False)
     assert sizes == [8, 8] * 2  # per validated epoch: 8 real val images, 2 x 4 fakes
@@ -145,10 +146,10 @@ def test_set_auc_is_set_level_not_a_batch_average():
     probabilities = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
     labels = torch.tensor([0, 0, 1, 1])
     # Set level: pairs (pos, neg) ranked right: 0.6 > 0.1, 0.6 < 0.8, 0.7 > 0.1, 0.7 < 0.8 -> 0.5
-    assert selection_module.set_auc(probabilities, labels) == pytest.approx(0.5)
-    assert torch.isnan(torch.tensor(selection_module.set_auc(probabilities[:2], labels[:2])))
+    assert sampling_module.set_auc(probabilities, labels) == pytest.approx(0.5)
+    assert torch.isnan(torch.tensor(sampling_module.set_auc(probabilities[:2], labels[:2])))
     three = torch.softmax(torch.randn(30, 3, generator=torch.Generator().manual_seed(0)), 1)
-    assert 0 <= selection_module.set_auc(three, torch.arange(30) % 3) <= 1
+    assert 0 <= sampling_module.set_auc(three, torch.arange(30) % 3) <= 1
 
 
 def test_final_mode_trains_the_selected_epoch_counts_on_train_and_val(prepared, tmp_path):

@@ -20,13 +20,15 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from ..architecture import architecture, build_networks
 from ..config import load_profile
-from ..layers import scale_equalized_inputs, use_custom_gradients
+from ..devices import resolve_device
+from ..layers import use_custom_gradients
 from ..schedule import MAX_STAGES, SchedulePoint, resolution
 from ..training import setup
 from ..training.distributed import DistributedContext
 from ..training.step import TrainingStep
-from .reference import reference_iteration
+from .reference import reference_iteration, scale_equalized_inputs
 
 MODES = ("reference", "kit")
 N_CLASSES = 2
@@ -69,7 +71,7 @@ class Iteration:
     def __init__(self, case: Case):
         config = bench_config(case.architecture, case.overrides if case.mode == "kit" else ())
         options = config.train
-        self.device = setup.resolve_device(case.device)
+        self.device = resolve_device(case.device)
         self.batch_size = options.batch_sizes[case.stage]
         side = resolution(case.stage)
         self.point = SchedulePoint(stage=case.stage, resolution=side, fade_alpha=0.5 if case.stage else 1.0,
@@ -80,9 +82,9 @@ class Iteration:
         else:
             self.precision = setup.precision_for(self.device, options.precision, options.channels_last)
         torch.manual_seed(0)
-        arch = setup.architecture(config.model, N_CLASSES, image_channels=1)
+        arch = architecture(config.model, N_CLASSES, image_channels=1)
         G, D = (net.to(self.device, memory_format=self.precision.memory_format)
-                for net in setup.build_networks(arch))
+                for net in build_networks(arch))
         data_rng = torch.Generator().manual_seed(1)
         self.real = (torch.rand(self.batch_size, 1, side, side, generator=data_rng) * 2 - 1).to(
             self.device, memory_format=self.precision.memory_format)

@@ -3,7 +3,7 @@
 What the reference does that the kit's :class:`~pacgan_lite.training.step.TrainingStep` does not (the
 mathematics is the same; ``tests/test_bench.py`` checks the generator gradients agree):
 
-* every equalized layer scales its *input* by the He constant (see :func:`~pacgan_lite.layers.scale_equalized_inputs`);
+* every equalized layer scales its *input* by the He constant (:func:`scale_equalized_inputs`);
 * the critic-step fakes are generated with autograd recording, then detached;
 * the generator loss adds ``class_fake`` x CE(D(real)), a term with no gradient for the generator that costs
   a critic forward and backward, and the critic is not frozen, so that backward also fills its gradients;
@@ -16,8 +16,22 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..layers import EqualizedConv2d, EqualizedConvTranspose2d
 from ..losses import LossWeights, critic_loss, generator_loss
 from ..schedule import SchedulePoint
+
+
+def _input_scaled_operands(layer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x * layer.scale, layer.weight
+
+
+def scale_equalized_inputs(module: torch.nn.Module) -> torch.nn.Module:
+    """Make every equalized layer of ``module`` multiply its input by the He constant, as the reference does,
+    instead of its weight (the same function, computed in the reference's order)."""
+    for layer in module.modules():
+        if isinstance(layer, EqualizedConv2d | EqualizedConvTranspose2d):
+            layer.operands = _input_scaled_operands.__get__(layer)
+    return module
 
 
 def reference_iteration(G, D, opt_G, opt_D, real: torch.Tensor, labels: torch.Tensor, point: SchedulePoint,

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_path, write_json
+from ..devices import resolve_device
 from ..schedule import MAX_STAGES
 from ..training import setup
 from . import machine
@@ -47,7 +48,7 @@ def measure(function: Callable, *args):
 
 def run_bench(options: BenchOptions, out: str | Path, echo: Callable[[str], None] = print) -> dict:
     """Time every (architecture, stage, mode), the generator at 256 px and preprocessing; write the report."""
-    device = setup.resolve_device(options.device)
+    device = resolve_device(options.device)
     precision = setup.precision_for(device)
     peaks = {"float32": machine.matmul_peak(device, torch.float32, seconds=options.peak_seconds)}
     if precision.autocast_dtype is not None:

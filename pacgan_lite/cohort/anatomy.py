@@ -48,10 +48,8 @@ class TemplateAnatomy:
 
 @functools.lru_cache(maxsize=2)
 def template_anatomy(z_range_mm: tuple[float, float] | None = None) -> TemplateAnatomy:
-    """Derived maps over MNI z in ``z_range_mm`` (None: the whole template); cached per process.
-
-    Takes about 2 s for a 76 mm slab and 5 s for the whole volume.
-    """
+    """Derived maps over MNI z in ``z_range_mm`` (None: the whole template); cached per process, since
+    they take seconds to derive and a slab is cheaper than the whole volume."""
     template = load_template()
     grid = Grid(affine=template.affine, shape=template.t1.shape)
     if not np.allclose(template.affine[:3, :3], np.eye(3)):
@@ -115,8 +113,8 @@ def ventricle_mask(csf: np.ndarray, depth: np.ndarray, grid: Grid) -> np.ndarray
 
 def coarse_distance(mask: np.ndarray, step: int = 2) -> np.ndarray:
     """float32 [X, Y, Z]: distance (mm, 1 mm voxels) from each voxel inside ``mask`` to the nearest voxel
-    outside it, computed on a ``step``-times coarser grid and repeated back (8x faster; accurate to
-    about ``step`` mm, used only for depth thresholds and weights)."""
+    outside it, computed on a ``step``-times coarser grid and repeated back (``step**3`` times fewer voxels; accurate
+    to about ``step`` mm, used only for depth thresholds and weights)."""
     coarse = ndi.distance_transform_edt(mask[::step, ::step, ::step], sampling=step).astype(np.float32)
     for axis, n in enumerate(mask.shape):
         coarse = np.repeat(coarse, step, axis=axis).take(np.arange(n), axis=axis)

@@ -1,7 +1,7 @@
 """Template-space fields needed to render slices at one level, precomputed once per process.
 
 ``slice_fields(z)`` crops the template to a slab around MNI z, derives the structural maps and the two
-atrophy velocity bases, and caches the result (about 3 s, ~130 MB).
+atrophy velocity bases, and caches the result (a few seconds to build, over a hundred MB to hold).
 """
 
 from __future__ import annotations

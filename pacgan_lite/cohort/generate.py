@@ -51,7 +51,7 @@ def make_cohort(params: CohortParams, workers: int | None = None, progress: bool
     The result depends only on ``params``, not on ``workers``: every subject and session draws from its
     own seeded generator. With more than one worker, subjects are rendered in "spawn" processes (safe
     when the parent has imported torch); scripts that call this must guard their entry point with
-    ``if __name__ == "__main__":``. Each worker spends ~2-3 s once on template fields.
+    ``if __name__ == "__main__":``. Each worker builds the template fields once.
 
     Args:
         params: cohort parameters.

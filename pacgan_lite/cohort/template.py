@@ -73,7 +73,7 @@ def template_path(kind: str) -> Path:
 
 @functools.lru_cache(maxsize=1)
 def load_template() -> Template:
-    """Load T1, GM and WM maps once per process (about 0.1 s) and cache them."""
+    """Load T1, GM and WM maps once per process and cache them."""
     images = {kind: nib.load(template_path(kind)) for kind in TEMPLATE_FILES}
     affine = images["t1"].affine
     for kind, image in images.items():

@@ -1,4 +1,7 @@
-"""Evaluation metrics: a registry of small modules (stylegan2-ada style), and :func:`evaluate` for a run.
+"""Evaluation metrics: a registry of small modules (stylegan2-ada style), each a function of image sets.
+
+:mod:`pacgan_lite.evaluation` turns a run into these sets and writes the results; the options live in
+:mod:`pacgan_lite.config` (``MetricOptions``, ``EncoderOptions``).
 
 ===========================  ====================================================================
 metric                       what it measures
@@ -21,27 +24,6 @@ metric                       what it measures
 """
 
 from . import classifier, distribution, fidelity, memorization, precision_recall, ssim  # noqa: F401 (registers)
-from .evaluate import EVALUATION_DIR, METRICS_FILE, Evaluation, EvaluationOptions, evaluate, find_run
-from .registry import (
-    EvaluationContext,
-    EvaluationSets,
-    MetricOptions,
-    compute_metrics,
-    list_metrics,
-    register,
-)
+from .registry import EvaluationContext, EvaluationSets, compute_metrics, list_metrics, register
 
-__all__ = [
-    "EVALUATION_DIR",
-    "METRICS_FILE",
-    "Evaluation",
-    "EvaluationContext",
-    "EvaluationOptions",
-    "EvaluationSets",
-    "MetricOptions",
-    "compute_metrics",
-    "evaluate",
-    "find_run",
-    "list_metrics",
-    "register",
-]
+__all__ = ["EvaluationContext", "EvaluationSets", "compute_metrics", "list_metrics", "register"]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, roc_curve
 
-from ..training.selection import set_auc
+from ..sampling import set_auc
 from .registry import EvaluationContext, register, skipped
 
 

@@ -18,7 +18,6 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,30 +26,9 @@ from torch import nn
 
 from .. import __version__
 from ..atomic import atomic_path
+from ..config import EncoderOptions
 
 CACHE_FORMAT = "pacgan-lite-domain-encoder"
-
-
-@dataclass(frozen=True)
-class EncoderOptions:
-    """How the domain encoder is built and trained (part of its cache key).
-
-    Attributes:
-        feature_dim: length of the feature vector.
-        width: channels of the first convolution (doubled per halving, at most ``8 * width``).
-        max_side: images are average-pooled to at most this side before the convolutions.
-        steps: Adam steps of batch ``batch_size`` (the smoke and teaching sets train in seconds).
-        learning_rate: Adam's step size.
-        seed: seeds the initial weights and the batch order.
-    """
-
-    feature_dim: int = 64
-    width: int = 8
-    max_side: int = 64
-    steps: int = 300
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    seed: int = 0
 
 
 class DomainEncoder(nn.Module):

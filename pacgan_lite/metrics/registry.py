@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..config import MetricOptions
 from ..errors import ConfigError
 
 MetricFunction = Callable[["EvaluationContext"], dict]
@@ -21,7 +22,7 @@ _METRICS: dict[str, MetricFunction] = {}
 
 
 def register(name: str) -> Callable[[MetricFunction], MetricFunction]:
-    """Decorator: make ``function`` available as metric ``name`` (the key it gets in metrics.json)."""
+    """Decorator: make ``function`` available as metric ``name`` (its key in the evaluation's metrics file)."""
 
     def decorator(function: MetricFunction) -> MetricFunction:
         if name in _METRICS:
@@ -33,7 +34,7 @@ def register(name: str) -> Callable[[MetricFunction], MetricFunction]:
 
 
 def list_metrics() -> list[str]:
-    """Names of every registered metric, in registration order (the order of metrics.json)."""
+    """Names of every registered metric, in registration order (the order of the evaluation's metrics file)."""
     return list(_METRICS)
 
 
@@ -70,29 +71,6 @@ class EvaluationSets:
     real_probabilities: torch.Tensor | None = None
     severity: np.ndarray | None = None
     held_out: str = "test"
-
-
-@dataclass(frozen=True)
-class MetricOptions:
-    """Protocol settings shared by the metrics (the defaults follow the reference where it has one).
-
-    Attributes:
-        seed: seeds every random choice (halves, SSIM pairs, KID subsets, bootstrap).
-        kid_subset_size: images per KID subset (reference: 50); lowered to the smallest set when needed.
-        kid_subsets: number of KID subsets (torchmetrics' default).
-        ssim_pairs_per_class: random same-class pairs per class and comparison (reference: 1000).
-        bootstrap_resamples: resamples for the AUC's 95% interval.
-        nearest_neighbours: k of the k-NN precision/recall manifolds.
-        closest_pairs: pairs kept for the memorization figure.
-    """
-
-    seed: int = 0
-    kid_subset_size: int = 50
-    kid_subsets: int = 100
-    ssim_pairs_per_class: int = 1000
-    bootstrap_resamples: int = 1000
-    nearest_neighbours: int = 3
-    closest_pairs: int = 6
 
 
 @dataclass

@@ -109,7 +109,7 @@ class TemplateTarget:
 
 @functools.lru_cache(maxsize=1)
 def template_target() -> TemplateTarget:
-    """The template prepared for registration, once per process (about 1-2 s)."""
+    """The template prepared for registration, once per process (cached: it takes a moment)."""
     template = load_template()
     brain = template.t1 > 0
     mask = ndi.binary_dilation(brain, iterations=MASK_DILATION_MM)

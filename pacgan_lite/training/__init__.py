@@ -1,4 +1,4 @@
-"""Training: the loop, checkpoints, model selection, the run folder, DDP helpers, the reference config reader.
+"""Training: the loop, model selection, the training state and DDP helpers.
 
 Usage::
 
@@ -11,21 +11,13 @@ Usage::
     result = train(config, prepared.train, test_folder=prepared.test)
 """
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .loop import Trainer, TrainingDiverged, TrainResult, train
-from .reference_config import ReferenceConfig, read_reference_config
-from .selection import selected_epochs, set_auc
+from .selection import selected_epochs
 
 __all__ = [
-    "CheckpointError",
-    "ReferenceConfig",
     "TrainResult",
     "Trainer",
     "TrainingDiverged",
-    "load_checkpoint",
-    "read_reference_config",
-    "save_checkpoint",
     "selected_epochs",
-    "set_auc",
     "train",
 ]

@@ -7,10 +7,13 @@ and the notebooks build the config). One stage at a time:
 * per batch: ``critic_iterations`` critic updates, then one generator update, each with a fresh z; the
   fakes use **the labels of the real batch** (as the reference); ``fade_alpha`` comes from the schedule
   as a pure function of the images seen in the stage;
-* after each epoch: a ``stats.jsonl`` record, from ``selection_start`` on a validation of the class head
-  (set-level AUC on real and generated images, see :mod:`.selection`), ``latest.pt``;
-* at the stage's end: ``stage{s}-final.pt`` (the last epoch), the selected epoch's weights carried into
-  the next stage, ``stage{s}-best.pt`` (resumable: it is the next stage's start) and a sample grid.
+* after each epoch: a stats record, from ``selection_start`` on a validation of the class head
+  (set-level AUC on real and generated images, see :mod:`.selection`), and the latest checkpoint;
+* at the stage's end: the stage's final checkpoint (the last epoch), the selected epoch's weights carried
+  into the next stage, the stage's best checkpoint (resumable: it is the next stage's start) and a sample
+  grid.
+
+What is written where is :mod:`pacgan_lite.run_folder`'s business; the loop calls a :class:`RunFolder`.
 
 Final mode retrains from scratch on train+val, each stage up to the selected (1-based) epoch of a
 validation run, with that run's fade-in timing, and scores the critic's class head on the test set.
@@ -29,23 +32,20 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import KitConfig
+from ..architecture import architecture, build_networks
+from ..checkpoint import CheckpointError, load_checkpoint, sampling_point, save_checkpoint
+from ..config import KitConfig, validate_config
 from ..data import check_dataset
+from ..devices import resolve_device
 from ..errors import ConfigError, DataError
 from ..paths import resolve, runs_root
+from ..run_folder import OPTIONS_FILE, RunFolder, RunLog
+from ..sampling import classifier_auc, generate_balanced
 from ..schedule import resolution
 from . import setup
-from .checkpoint import load_checkpoint, noise_states, restore_rng_state, rng_state, save_checkpoint
 from .distributed import init_distributed
-from .run_dir import RunLog, open_run_dir, save_image_grid
-from .selection import (
-    BestEpoch,
-    classifier_auc,
-    first_selection_epoch,
-    generate_balanced,
-    selected_epochs,
-    write_selection,
-)
+from .selection import BestEpoch, first_selection_epoch, selected_epochs
+from .state import noise_states, restore_rng_state, rng_state
 from .step import TrainingStep
 
 
@@ -57,7 +57,7 @@ class TrainingDiverged(RuntimeError):
 class TrainResult:
     """What a call of :func:`train` leaves: the run folder, the live networks and the per-stage records."""
 
-    run_dir: Path | None
+    run_dir: Path | None  # None on DDP ranks other than 0
     generator: torch.nn.Module
     discriminator: torch.nn.Module
     generator_ema: torch.nn.Module | None
@@ -65,6 +65,11 @@ class TrainResult:
     test_metrics: list[dict] = field(default_factory=list)  # final mode: per stage, the test AUC
     stage: int = 0  # where training stands (the next stage to train, or the current one)
     epoch: int = 0
+
+    @property
+    def run(self) -> RunFolder | None:
+        """The run folder, to read what the run wrote."""
+        return None if self.run_dir is None else RunFolder(self.run_dir)
 
 
 def train(config: KitConfig, train_folder: str | Path, *, test_folder: str | Path | None = None,
@@ -77,11 +82,11 @@ def train(config: KitConfig, train_folder: str | Path, *, test_folder: str | Pat
         train_folder: a prepared ``train/`` folder (labels with ``Split`` = train | val).
         test_folder: the prepared ``test/`` folder, scored in final mode.
         run_dir: the run folder; default: a new ``runs/<id>-<desc>``, or the folder of ``resume``.
-        resume: a checkpoint to continue from exactly (``latest.pt``, ``stage{s}-best.pt``, ...).
+        resume: a checkpoint to continue from exactly (the latest one, a stage's best, ...).
         stages: stop after this many stages (default ``config.train.stages``): the notebooks train one
             stage per cell with ``resume=...`` and ``stages=k``.
-        max_epochs: stop after this many epochs in this call (a clean interruption; ``latest.pt`` holds
-            the state when ``train.checkpoint_every_epochs`` is 1).
+        max_epochs: stop after this many epochs in this call (a clean interruption; the latest checkpoint
+            holds the state when ``train.checkpoint_every_epochs`` is 1).
         echo: print the log lines too.
     """
     trainer = Trainer(config, Path(train_folder), test_folder=test_folder, run_dir=run_dir, resume=resume,
@@ -94,8 +99,9 @@ class Trainer:
 
     def __init__(self, config: KitConfig, train_folder: Path, *, test_folder=None, run_dir=None, resume=None,
                  echo=True):
+        validate_config(config)  # a config built in Python is checked here; a profile's when it loads
         self.config, self.options = config, config.train
-        self.device = setup.resolve_device(self.options.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = resolve_device(self.options.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = init_distributed(self.device.type)
         self.precision = setup.precision_for(self.device, self.options.precision,
                                               self.options.channels_last)
@@ -107,28 +113,22 @@ class Trainer:
         # with the same fade-in timing as that run (the schedule keeps the profile's epochs).
         self.stage_epochs = self.schedule.epochs_per_stage
         if self.options.final_mode:
-            if not self.options.selection_from:
-                raise ConfigError("train.selection_from", "train.selection_from", "final mode needs the "
-                                  "validation run", "set train.selection_from to its run folder")
             self.stage_epochs = tuple(selected_epochs(resolve(self.options.selection_from),
                                                       self.schedule.epochs_per_stage))
             if len(self.stage_epochs) < self.schedule.n_stages:
                 raise ConfigError(self.options.selection_from, "train.selection_from",
                                   f"has {len(self.stage_epochs)} stages, {self.schedule.n_stages} are trained",
                                   "finish the validation run or lower train.stages")
-        if len(config.model.channel_factors) < self.schedule.n_stages:
-            raise ConfigError("model.channel_factors", "model.channel_factors", f"has {len(config.model.channel_factors)}"
-                              f" entries for {self.schedule.n_stages} stages", "give one factor per stage")
         if resolution(self.schedule.n_stages - 1) not in info.sizes:
             raise DataError(train_folder, "Real{s}x{s}.nii.gz", f"{self.schedule.n_stages} stages need "
                             f"{resolution(self.schedule.n_stages - 1)} px, the data have {list(info.sizes)}",
                             "lower train.stages or prepare data at a higher resolution")
         self.validating = self.options.validate and not self.options.final_mode
-        self.arch = setup.architecture(config.model, len(self.class_names), info.channels)
+        self.arch = architecture(config.model, len(self.class_names), info.channels)
 
         torch.manual_seed(self.options.seed)
         self.G, self.D = (net.to(self.device, memory_format=self.precision.memory_format)
-                          for net in setup.build_networks(self.arch))
+                          for net in build_networks(self.arch))
         self.G_ema = setup.make_ema(self.G) if self.options.ema else None
         self.permutation_rng = torch.Generator().manual_seed(self.options.seed)
         # Each rank draws its own z; the permutation is shared (each rank takes its shard).
@@ -141,9 +141,9 @@ class Trainer:
             self._check_resumed_schedule(Path(resume), payload)
             self._restore(payload)
         mode = "final" if self.options.final_mode else "val" if self.validating else "train"
-        self.run_dir = (open_run_dir(run_dir, resume, runs_root(), f"{config.profile}-{mode}")
-                        if self.dist.is_main else None)
-        self.log = RunLog(self.run_dir, echo)
+        self.folder = (RunFolder.for_training(run_dir, resume, runs_root(), f"{config.profile}-{mode}")
+                    if self.dist.is_main else None)
+        self.log = RunLog(self.folder, echo)
         self._write_options(resume)
 
     # ----------------------------------------------------------------------------------------- driving
@@ -153,6 +153,16 @@ class Trainer:
         if not 1 <= end_stage <= self.schedule.n_stages:
             raise ConfigError("train()", "stages", f"must be in 1..{self.schedule.n_stages}, got {stages}",
                               "train at most train.stages stages")
+        if self.folder is not None:
+            self.folder.clear_failure()
+        try:
+            return self._run(end_stage, max_epochs)
+        except Exception as err:  # a sweep reads the reason from the run folder; an interrupt stays resumable
+            if self.folder is not None:
+                self.folder.write_failure(f"{type(err).__name__}: {err}", self.stage, self.epoch)
+            raise
+
+    def _run(self, end_stage: int, max_epochs: int | None) -> TrainResult:
         epochs_run = 0
         while self.stage < end_stage:
             self._load_stage_data()
@@ -172,7 +182,7 @@ class Trainer:
 
     def _result(self) -> TrainResult:
         self.log.log(f"stopped at stage {self.stage}, epoch {self.epoch}")
-        return TrainResult(self.run_dir, self.G, self.D, self.G_ema, list(self.selections),
+        return TrainResult(None if self.folder is None else self.folder.path, self.G, self.D, self.G_ema, list(self.selections),
                            list(self.test_metrics), self.stage, self.epoch)
 
     def _load_stage_data(self) -> None:
@@ -231,7 +241,7 @@ class Trainer:
         bar.set_postfix(epoch=self.epoch, loss_D=f"{means['critic_loss']:.3f}",
                         loss_G=f"{means['generator_loss']:.3f}", img_s=f"{record['images_per_second']:.0f}")
         if self.epoch % self.options.checkpoint_every_epochs == 0:
-            self._save("latest.pt")
+            self._save("latest", self._sampling_point_now())
 
     def _check_finite(self, means: dict[str, float]) -> None:
         bad = [name for name, value in means.items() if not math.isfinite(value)]
@@ -267,7 +277,7 @@ class Trainer:
 
     def _finish_stage(self) -> None:
         stage, stage_epochs = self.stage, self.stage_epochs[self.stage]
-        self._save(f"stage{stage}-final.pt")
+        self._save("final", self._sampling_point_now())
         if self.best.snapshot is None:  # no validation (or no finite score): keep the last epoch
             selected, score = stage_epochs, None
             if self.best.history:
@@ -282,18 +292,19 @@ class Trainer:
                                 "epochs": stage_epochs, "score": score})
         per_epoch = self._images_per_epoch()
         fade_alpha = self.schedule.at(stage, selected * per_epoch, per_epoch).fade_alpha
-        if self.run_dir is not None:
+        if self.folder is not None:
             spc = self.options.samples_per_class
             grid, _ = generate_balanced(self._sampling_generator(), spc, stage, fade_alpha,
                                         self.options.sample_seed, self.options.eval_batch_size, self.device)
-            save_image_grid(grid, len(self.class_names), self.run_dir / f"samples-stage{stage}.png")
+            self.folder.write_samples(stage, grid, len(self.class_names))
             if self.validating:
-                write_selection(self.run_dir, self.selections)
+                self.folder.write_selections(self.selections)
         if self.options.final_mode:
             self._test(fade_alpha)
         self.stage, self.epoch, self.images_seen, self.best = stage + 1, 0, 0, BestEpoch()
-        self._save(f"stage{stage}-best.pt")
-        self._save("latest.pt")
+        selected_point = sampling_point(stage, resolution(stage), fade_alpha)
+        self._save("best", selected_point, stage)
+        self._save("latest", selected_point)
 
     def _test(self, fade_alpha: float) -> None:
         if self.test_folder is None:
@@ -305,21 +316,33 @@ class Trainer:
         self.test_metrics.append({"stage": self.stage, "resolution": resolution(self.stage), "test_auc": auc,
                                   "test_cross_entropy": cross_entropy, "n_test": len(labels)})
         self.log.log(f"stage {self.stage} test: AUC {auc:.4f} on {len(labels)} images (set level)")
-        self.log.write_json("test_metrics.json", {"stages": self.test_metrics})
+        if self.folder is not None:
+            self.folder.write_test_metrics(self.test_metrics)
 
     # ------------------------------------------------------------------------------- state and files
 
-    def _save(self, name: str) -> None:
+    def _position_fade_alpha(self) -> float:
+        if self.stage >= self.schedule.n_stages:
+            return 1.0
+        return self.schedule.at(self.stage, self.images_seen, self._images_per_epoch()).fade_alpha
+
+    def _sampling_point_now(self) -> dict:
+        """Where the live weights make their images: the current stage at the current fade-in weight."""
+        return sampling_point(self.stage, resolution(self.stage), self._position_fade_alpha())
+
+    def _save(self, kind: str, sampling: dict, stage: int | None = None) -> None:
+        """Write the latest checkpoint (``kind="latest"``) or ``stage``'s "best" or "final" one (default:
+        the current stage); ``sampling`` says where its weights make their images."""
         noise_of_ranks = self.dist.gather(self.noise_rng.get_state())  # a collective: every rank takes part
-        if self.run_dir is None:
+        if self.folder is None:
             return
-        done = self.stage >= self.schedule.n_stages
-        fade_alpha = 1.0 if done else self.schedule.at(self.stage, self.images_seen, self._images_per_epoch()).fade_alpha
-        save_checkpoint(self.run_dir / name, {
+        path = self.folder.latest if kind == "latest" else self.folder.checkpoint(
+            self.stage if stage is None else stage, kind)
+        save_checkpoint(path, {
             "architecture": self.arch, "class_names": self.class_names, "options": self.config.to_dict(),
-            **self.step.state(),
+            "sampling": sampling, **self.step.state(),
             "position": {"stage": self.stage, "epoch": self.epoch, "images_seen": self.images_seen,
-                         "fade_alpha": fade_alpha, "critic_steps": self.step.critic_steps},
+                         "fade_alpha": self._position_fade_alpha(), "critic_steps": self.step.critic_steps},
             "selection": {"best": self.best.to_dict(), "stages": self.selections, "test": self.test_metrics},
             "rng": rng_state(self.permutation_rng, self.noise_rng, noise_of_ranks),
         })
@@ -329,6 +352,9 @@ class Trainer:
                     "final_mode")
 
     def _check_resumed_schedule(self, path: Path, payload: dict) -> None:
+        if "position" not in payload:
+            raise CheckpointError(path, "position", "holds weights only, no training state (an imported model)",
+                                  "start a new run; generate, classify and evaluate --checkpoint use this file")
         ranks = len(noise_states(payload["rng"]))
         if ranks != self.dist.world_size:
             raise ConfigError(path, "world size", f"the checkpoint was written by {ranks} process(es), this run has "
@@ -339,8 +365,8 @@ class Trainer:
             now, then = getattr(self.options, name), saved[name]
             if _plain(now) != _plain(then):
                 raise ConfigError(path, f"train.{name}", f"the checkpoint was trained with {then}, the options "
-                                  f"now say {now}", "resume with the run's options (its options.json), or start "
-                                  "a new run")
+                                  f"now say {now}", f"resume with the run's options (its {OPTIONS_FILE}), or "
+                                  "start a new run")
 
     def _restore(self, payload: dict) -> None:
         self.step.load_state(payload)
@@ -356,17 +382,18 @@ class Trainer:
         if resume is not None:
             self.log.log(f"resumed from {resume} at stage {self.stage}, epoch {self.epoch} "
                          f"({self.images_seen} images seen in the stage)")
-        if self.run_dir is None or (self.run_dir / "options.json").is_file():
+        if self.folder is None:
             return
-        self.log.write_json("options.json", {
+        written = self.folder.write_options({
             "config": self.config.to_dict(), "train_folder": str(self.train_folder),
             "test_folder": None if self.test_folder is None else str(self.test_folder),
             "resume": None if resume is None else str(resume), "architecture": self.arch,
             "class_names": self.class_names, "device": str(self.device), "world_size": self.dist.world_size,
             "autocast": str(self.precision.autocast_dtype), "epochs_per_stage": self.stage_epochs[: self.schedule.n_stages],
             "pacgan_lite_version": __version__, "torch_version": torch.__version__})
-        self.log.log(f"run folder {self.run_dir}; {self.schedule.n_stages} stages on {self.device} "
-                     f"(world size {self.dist.world_size})")
+        if written:
+            self.log.log(f"run folder {self.folder.path}; {self.schedule.n_stages} stages on {self.device} "
+                         f"(world size {self.dist.world_size})")
 
 
 def _plain(value):

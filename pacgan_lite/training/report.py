@@ -1,15 +1,12 @@
-"""Tables for the notebooks: network sizes per stage and a run's per-epoch statistics."""
+"""Tables for the notebooks: network sizes per stage (a run's statistics: :meth:`RunFolder.stats`)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
+from ..architecture import architecture, build_networks
 from ..networks import Discriminator, Generator, stage_channels
 from ..schedule import resolution
-from .setup import architecture, build_networks
 
 
 def parameter_table(generator: Generator, discriminator: Discriminator, channels: tuple[int, ...]) -> pd.DataFrame:
@@ -30,11 +27,3 @@ def network_table(model_options, n_classes: int, image_channels: int) -> pd.Data
     generator, discriminator = build_networks(architecture(model_options, n_classes, image_channels))
     channels = stage_channels(model_options.base_channels, model_options.channel_factors)
     return parameter_table(generator, discriminator, channels)
-
-
-def read_stats(run_dir: str | Path) -> pd.DataFrame:
-    """``stats.jsonl`` of a run as a table, one row per epoch, with a running ``epoch_index`` over stages."""
-    lines = (Path(run_dir) / "stats.jsonl").read_text().splitlines()
-    stats = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
-    stats["epoch_index"] = range(1, len(stats) + 1)
-    return stats

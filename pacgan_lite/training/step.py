@@ -14,8 +14,8 @@ from ..layers import use_custom_gradients
 from ..losses import critic_loss, generator_loss
 from ..schedule import SchedulePoint
 from . import setup
-from .checkpoint import load_network_state, network_state
 from .distributed import DistributedContext
+from .state import load_network_state, network_state
 
 
 class TrainingStep:

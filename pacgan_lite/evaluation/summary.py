@@ -17,7 +17,7 @@ def _value(results: dict, *path: str):
 
 
 def headline_table(record: dict) -> pd.DataFrame:
-    """One row per headline number of a metrics.json ``record`` (missing or skipped metrics are left out)."""
+    """One row per headline number of an evaluation ``record`` (as written to its metrics file; missing or skipped metrics are left out)."""
     m = record["metrics"]
     rows = [
         ("critic AUC, real held-out", _value(m, "classifier", "auc")),
@@ -52,7 +52,7 @@ def headline_table(record: dict) -> pd.DataFrame:
 
 
 def plain_reading(record: dict) -> str:
-    """A few sentences saying what the numbers of a metrics.json ``record`` mean for this run."""
+    """A few sentences saying what the numbers of an evaluation ``record`` mean for this run."""
     m, lines = record["metrics"], []
     auc = _value(m, "classifier", "auc")
     if auc is not None and not math.isnan(auc):

@@ -1,6 +1,6 @@
 """Figures of an evaluation. Each function returns a matplotlib Figure (the caller shows or saves it).
 
-They read the metric results as written to metrics.json, plus the image sets where images are shown, so
+They read the metric results as written to the metrics file, plus the image sets where images are shown, so
 the notebook and :func:`~.evaluate.evaluate` draw the same pictures. Slices are drawn with
 :func:`pacgan_lite.plots.show_slice` (radiological convention, anterior up).
 """
@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..metrics.distribution import DISTANCE_METRICS
+from ..metrics.registry import EvaluationSets
 from ..plots import show_slice
-from .distribution import DISTANCE_METRICS
-from .registry import EvaluationSets
 
 COMPARISON_NAMES = {"real_real": "real vs real", "real_fake": "real vs generated", "fake_fake": "generated vs generated"}
 

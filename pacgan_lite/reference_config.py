@@ -1,11 +1,11 @@
 """Read the reference implementation's ``Training/config.json`` into the kit's options, without ``eval``.
 
-The reference stores many values as strings that it ``eval``s (``"[1,1,1/2,1/4,1/8,1/16,1/32]"``,
-``"L_cls1/2"``, ``"[100] * len(factors)"``, ``"True"``), which runs any code the file holds. Here a string
-is parsed with :mod:`ast` and only a tiny arithmetic language is evaluated: numbers, list literals,
-``+ - * /``, unary minus, the names ``L_cls1`` (the value of ``LAMBDA_CLS_1``) and ``factors`` (the value of
-``FACTORS``), and ``len(...)``. Anything else (attribute access, other names or calls, ``__import__``) is
-refused with a :class:`~pacgan_lite.errors.ConfigError`.
+The reference stores many values as strings that it ``eval``s (``"[1,1,1/2,1/4]"``, ``"L_cls1/2"``,
+``"[100] * len(factors)"``, ``"True"``), which runs any code the file holds. Here a string is parsed with
+:mod:`ast` and only a tiny arithmetic language is evaluated: numbers, list literals, ``+ - * /``, unary
+minus, the names ``L_cls1`` (the value of ``LAMBDA_CLS_1``) and ``factors`` (the value of ``FACTORS``; both
+the kit's defaults when the file lacks the key), and ``len(...)``. Anything else (attribute access, other
+names or calls, ``__import__``) is refused with a :class:`~pacgan_lite.errors.ConfigError`.
 
 Usage::
 
@@ -21,8 +21,9 @@ import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..networks import PAPER_CHANNEL_FACTORS
+from .config import ModelOptions
+from .errors import ConfigError
+from .losses import LossWeights
 
 # reference key -> (kit options it sets, kind of value)
 MAPPED = {
@@ -35,7 +36,7 @@ MAPPED = {
     "CRITIC_ITERATIONS": (("train.critic_iterations",), "int_list"),
     "PROGRESSIVE_EPOCHS": (("train.epochs_per_stage",), "int_list"),
     "LAMBDA_GP": (("train.loss.gradient_penalty",), "float"),
-    # The reference weights real-image CE by LAMBDA_CLS_1 in D and fake-image CE by it in G (spec §4.1).
+    # The reference weights real-image CE by LAMBDA_CLS_1 in D and fake-image CE by it in G.
     "LAMBDA_CLS_1": (("train.loss.class_real", "train.loss.class_generator"), "float"),
     "LAMBDA_CLS_2": (("train.loss.class_fake",), "float"),
     "START_CHECK_AT": (("train.selection_start",), "float"),
@@ -58,7 +59,7 @@ NOT_USED = {
     "GENERATE": "generation and metrics are separate steps (notebooks)",
     "N_IMAGES_GENERATED": "generation and metrics are separate steps (notebooks)",
     "LOAD_MODEL": "resume with --resume <checkpoint>",
-    "START_TRAIN_AT_IMG_SIZE": "resume with --resume stage<s>-best.pt",
+    "START_TRAIN_AT_IMG_SIZE": "resume with --resume <the best checkpoint of the stage before>",
 }
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 MAX_LIST_LENGTH = 64
@@ -101,7 +102,7 @@ def reference_overrides(raw: dict, source: str | Path = "config.json", allow_unk
     if result.unknown and not allow_unknown:
         raise ConfigError(source, ", ".join(result.unknown), "unknown reference option(s)",
                           f"remove them or pass allow_unknown=True; known: {', '.join(sorted(known))}")
-    names = {"factors": list(PAPER_CHANNEL_FACTORS), "L_cls1": 4.0}
+    names = {"factors": list(ModelOptions.channel_factors), "L_cls1": LossWeights.class_real}
     # FACTORS and LAMBDA_CLS_1 first: later expressions may refer to them.
     for key in sorted(raw, key=lambda k: k not in ("FACTORS", "LAMBDA_CLS_1")):
         if key in NOT_USED:
@@ -172,7 +173,7 @@ def _evaluate(node: ast.AST, names: dict, source, key: str, text: str):
 
 
 def _list_arithmetic(op: ast.operator, left, right, refuse):
-    """``[100] * 7`` and ``[1] + [2]`` only, and never longer than :data:`MAX_LIST_LENGTH`."""
+    """``[5] * 3`` and ``[1] + [2]`` only, and never longer than :data:`MAX_LIST_LENGTH`."""
     if isinstance(op, ast.Mult) and isinstance(right, int) and isinstance(left, list):
         left, right = right, left
     if isinstance(op, ast.Mult) and isinstance(left, int) and isinstance(right, list):
