@@ -7,7 +7,7 @@ DEMO_PROFILE ?= teaching
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 export PACGAN_LITE_HEADLESS := 1
 
-.PHONY: setup demo test lint bench notebooks-refresh clean
+.PHONY: setup demo test lint bench ablations notebooks-refresh clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,13 @@ test: lint
 # Speed: training images/s per stage, kit against the reference's computation (runs/bench/bench.{json,md}).
 bench: setup
 	$(BIN)/pacgan-lite bench
+
+# The whole ablation grid in the teaching profile (10 variants x 2 seeds at 64 px, sized for under an hour
+# on 2 CPU cores) into runs/sweeps/teaching/, then notebook 04 on its table. Started again, it skips finished runs.
+ablations: setup
+	$(BIN)/pacgan-lite sweep teaching
+	$(BIN)/papermill notebooks/04_ablations.ipynb runs/sweeps/teaching/04_ablations.ipynb -k python3 \
+	  --cwd notebooks --no-progress-bar -p PROFILE teaching -p GRID teaching
 
 # Re-execute the notebooks in place in the smoke profile, then keep only the outputs that nbval checks.
 notebooks-refresh: setup

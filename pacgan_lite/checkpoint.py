@@ -3,7 +3,9 @@
 A checkpoint is one dict::
 
     format, format_version, package_version
-    architecture      {n_classes, image_channels, z_dim, embedding_dim, base_channels, channel_factors, aux_hidden}
+    architecture      {n_classes, image_channels, z_dim, embedding_dim, base_channels, channel_factors,
+                      min_channels, aux_hidden, conditioning, mbstd_group_size} (keys a file predates get
+                      the paper's values on load)
     class_names       ["CN", "AD"]
     options           the resolved KitConfig as plain data
     sampling          {stage, resolution, fade_alpha}: where the stored weights make their images
@@ -32,6 +34,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .architecture import complete_architecture
 from .atomic import atomic_path
 from .errors import InputError
 from .schedule import resolution
@@ -131,6 +134,8 @@ def load_checkpoint(path: str | Path, architecture: dict | None = None) -> dict:
                               f"use pacgan-lite {payload.get('package_version')} to read it")
     if version == 1:
         payload = upgrade_version_1(payload)
+    if "architecture" in payload:  # keys newer than the file get the paper's values
+        payload["architecture"] = complete_architecture(payload["architecture"])
     if architecture is not None:
         mismatches = [f"{key}: checkpoint {payload['architecture'].get(key)!r}, expected {value!r}"
                       for key, value in architecture.items() if payload["architecture"].get(key) != value]

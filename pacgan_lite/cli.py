@@ -165,6 +165,29 @@ def _notebooks(args: argparse.Namespace) -> None:
         print(f"executed {path}")
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from .config import parse_override
+    from .sweep import default_out, read_grid, report, sweep
+
+    overrides = dict(parse_override(text) for text in args.set)
+    grid = read_grid(args.grid, overrides)
+    if args.collect:
+        out = args.out or default_out(grid)
+        made = report(grid, out)
+    else:
+        result = sweep(grid, out=args.out, overrides=overrides, executor=args.executor,
+                       retry_failed=args.retry_failed, progress=not args.no_progress,
+                       submitit_parameters=dict(parse_override(text) for text in args.submitit))
+        out, made = result.out, result.report
+    results = made.table.results
+    print(results[["run", "state", "reason"]].to_string(index=False))
+    print(f"table of {len(results)} runs in {out} (results.csv, summary.csv, differences.csv, figures/)")
+    failed = results.loc[results["state"] == "failed", "run"]
+    if len(failed):
+        print(f"failed: {', '.join(failed)} (see their failure.json; --retry-failed runs them again)")
+        raise SystemExit(1)
+
+
 def _bench(args: argparse.Namespace) -> None:
     from .bench import BenchOptions, run_bench
     from .bench.runner import parse_stages
@@ -375,6 +398,24 @@ def build_parser() -> argparse.ArgumentParser:
                            help="folder for executed copies (default runs/notebooks/<profile>)")
     notebooks.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     notebooks.set_defaults(func=_notebooks)
+
+    sweep = commands.add_parser("sweep", help="run a grid of variants and seeds (ablations), one papermill run "
+                                "of the per-run notebook each, then the table; skips finished runs, resumes "
+                                "stopped ones")
+    sweep.add_argument("grid", help="a grid name (pacgan_lite/grids: smoke, demo, teaching, paper) or a grid YAML file")
+    sweep.add_argument("--out", type=_absolute, help="sweep folder (default runs/sweeps/<grid name>)")
+    sweep.add_argument("--collect", action="store_true",
+                       help="only rebuild the table and figures from the run folders; run nothing")
+    sweep.add_argument("--retry-failed", action="store_true", help="run failed runs again (from their latest checkpoint)")
+    sweep.add_argument("--executor", choices=["pool", "slurm", "submitit-local"], default="pool",
+                       help="pool: this machine, one run per GPU (one at a time on a CPU); slurm: submitit jobs; "
+                            "submitit-local: submitit's local executor")
+    sweep.add_argument("--submitit", action="append", default=[], metavar="KEY=VALUE",
+                       help="a submitit parameter, e.g. slurm_partition=gpu or timeout_min=720")
+    sweep.add_argument("--set", type=_set_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="an option of every run (the variants' own still win)")
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.set_defaults(func=_sweep)
 
     bench = commands.add_parser("bench", help="time training iterations per stage: the kit against the "
                                               "reference's computation; writes OUT/bench.json and bench.md")

@@ -32,13 +32,16 @@ import yaml
 
 from .cohort.params import CohortParams, CohortParamsError
 from .errors import ConfigError
-from .losses import LossWeights
+from .losses import ACGAN, CONDITIONINGS, LossWeights
 from .schedule import MAX_STAGES, PER_STAGE_FIELDS, resolution
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 HELD_OUT_SPLITS = ("auto", "val", "test")
+# DiffAugment transforms in the order they are applied (see pacgan_lite.augment)
+AUGMENT_TRANSFORMS = ("flip", "translation", "cutout", "brightness", "contrast")
+SELECTION_CRITERIA = ("paper", "fidelity", "fidelity_spread")  # see pacgan_lite.training.selection
 EMBEDDED = "embedded"  # data.source of the synthetic cohort
 Options = TypeVar("Options")  # an options dataclass
 
@@ -81,13 +84,18 @@ class SplitOptions:
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """Network widths (paper defaults). Image channels and the class count come from the data."""
+    """Network widths and the critic's conditioning (paper defaults). Image channels and the class count come
+    from the data."""
 
     z_dim: int = 512
     embedding_dim: int = 3  # length of the learned class embedding joined to z
     base_channels: int = 512  # channels at 4x4; stage i has int(base_channels * channel_factors[i])
     channel_factors: tuple[float, ...] = (1.0, 1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)
+    min_channels: int = 0  # floor: stage i has max(min_channels, that number); 0 = none
     aux_hidden: int = 150  # hidden width of the critic's class head
+    # how the critic uses the class, one of CONDITIONINGS: acgan, acgan_real, tac, projection (see losses.py)
+    conditioning: str = ACGAN
+    mbstd_group_size: int = 0  # images per minibatch-stddev group (ProGAN: 4); 0 = the whole batch
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,16 @@ class TrainOptions:
     betas: tuple[float, ...] = (0.5, 0.999)  # Adam, both networks
     loss: LossWeights = field(default_factory=LossWeights)
     gradient_penalty_interval: int = 1  # >1: lazy R1-style penalty every k critic steps
+    # DiffAugment of every image the critic sees (pacgan_lite.augment); () = off, as the paper
+    augment: tuple[str, ...] = ()  # any of AUGMENT_TRANSFORMS
+    augment_translation: float = 0.125  # largest shift, a fraction of the side
+    augment_cutout: float = 0.5  # side of the cut-out square, a fraction of the image side
+    augment_brightness: float = 0.5  # largest intensity shift (images in [-1, 1])
+    augment_contrast: float = 0.5  # contrast factor drawn in [1 - this, 1 + this]
     validate: bool = True  # select the best epoch per stage on the val split
     selection_start: float = 0.6  # evaluate from this fraction of a stage's epochs on
-    validation_fakes_per_class: int = 100  # generated images per class for the fake AUC
+    validation_fakes_per_class: int = 100  # generated images per class for the fake AUC and class effect
+    selection: str = "paper"  # criterion of the best epoch, one of SELECTION_CRITERIA
     final_mode: bool = False  # retrain on train+val up to each stage's selected epoch (same fade), then test
     selection_from: str | None = _path_field(None)  # final mode: the validation run folder (its selected epochs)
     ema: bool = False  # keep an exponential moving average of G (off in the paper)
@@ -218,6 +233,7 @@ AT_LEAST = {
     "model.z_dim": 1,
     "model.embedding_dim": 1,
     "model.base_channels": 1,
+    "model.min_channels": 0,
     "model.aux_hidden": 1,
     "train.gradient_penalty_interval": 1,
     "train.validation_fakes_per_class": 1,
@@ -454,6 +470,7 @@ def _findings(config: KitConfig) -> Iterator[_Finding]:
     # Types first: the range checks compare values.
     yield from _type_findings(config, "")
     yield from _minimum_findings(config, "")
+    yield from _model_findings(config.model)
     yield from _train_findings(config.train)
     yield from _cross_section_findings(config)
     yield from _evaluation_findings(config.evaluation)
@@ -462,7 +479,9 @@ def _findings(config: KitConfig) -> Iterator[_Finding]:
 def _section_findings(options, section: str) -> Iterator[_Finding]:
     yield from _type_findings(options, f"{section}.")
     yield from _minimum_findings(options, f"{section}.")
-    if section == "train":
+    if section == "model":
+        yield from _model_findings(options)
+    elif section == "train":
         yield from _train_findings(options)
     elif section == "evaluation":
         yield from _evaluation_findings(options)
@@ -489,6 +508,16 @@ def _minimum_findings(options, prefix: str) -> Iterator[_Finding]:
             value = functools.reduce(getattr, option[len(prefix):].split("."), options)
             if value < minimum:
                 yield _Finding(option, f"must be at least {minimum}, got {value}", f"give {minimum} or more")
+
+
+def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
+    if model.conditioning not in CONDITIONINGS:
+        yield _Finding("model.conditioning", f"unknown conditioning {model.conditioning!r}",
+                       f"use one of {', '.join(CONDITIONINGS)}")
+    if model.mbstd_group_size < 0 or model.mbstd_group_size == 1:
+        yield _Finding("model.mbstd_group_size", f"must be 0 or at least 2, got {model.mbstd_group_size} (a group "
+                       "of one image has no spread)", "give 0 (one group: the whole batch) or the images per group, "
+                       "e.g. 4 as ProGAN")
 
 
 def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
@@ -519,6 +548,14 @@ def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
         if not (math.isfinite(value) and value >= 0):
             yield _Finding(f"train.loss.{weight.name}", f"must be a finite number >= 0, got {value!r}",
                            "give 0 (term off) or a positive weight")
+    yield from _augment_findings(train)
+    if train.selection not in SELECTION_CRITERIA:
+        yield _Finding("train.selection", f"unknown criterion {train.selection!r}",
+                       f"use one of {', '.join(SELECTION_CRITERIA)}")
+    elif train.selection != "paper" and train.validation_fakes_per_class < 2:
+        yield _Finding("train.validation_fakes_per_class", f"is {train.validation_fakes_per_class}; the class "
+                       f"effect of train.selection = {train.selection} needs a spread in each class",
+                       "give 2 or more", ("train.selection",))
     if not 0.0 <= train.selection_start <= 1.0:
         yield _Finding("train.selection_start", f"must be in [0, 1], got {train.selection_start}",
                        "give the fraction of a stage's epochs after which selection starts")
@@ -530,6 +567,29 @@ def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
     if train.final_mode and not train.selection_from:
         yield _Finding("train.selection_from", "is not set; train.final_mode needs the validation run",
                        "set it to the validation run's folder, or turn train.final_mode off", ("train.final_mode",))
+
+
+# Augmentation strengths: option -> (above, at most, what it is)
+AUGMENT_RANGES = {
+    "augment_translation": (0.0, 0.5, "the largest shift as a fraction of the side"),
+    "augment_cutout": (0.0, 1.0, "the square's side as a fraction of the image side"),
+    "augment_brightness": (0.0, 1.0, "the largest intensity shift"),
+    "augment_contrast": (0.0, 1.0, "the largest change of the contrast factor"),
+}
+
+
+def _augment_findings(train: TrainOptions) -> Iterator[_Finding]:
+    unknown = [name for name in train.augment if name not in AUGMENT_TRANSFORMS]
+    if unknown:
+        yield _Finding("train.augment", f"unknown transform(s) {', '.join(map(repr, unknown))}",
+                       f"use any of {', '.join(AUGMENT_TRANSFORMS)}, or [] for none")
+    elif len(set(train.augment)) < len(train.augment):
+        yield _Finding("train.augment", f"names a transform twice: {list(train.augment)}",
+                       "give each transform once (they are applied in a fixed order)")
+    for name, (low, high, what) in AUGMENT_RANGES.items():
+        value = getattr(train, name)
+        if not (math.isfinite(value) and low < value <= high):
+            yield _Finding(f"train.{name}", f"must be in ({low:g}, {high:g}], got {value}", f"give {what}")
 
 
 def _cross_section_findings(config: KitConfig) -> Iterator[_Finding]:

@@ -85,12 +85,26 @@ def load_model(checkpoint: str | Path, device: str = "cpu", expect: dict | None 
     Raises:
         CheckpointError: not a kit checkpoint, another architecture, or weights that do not fit it.
     """
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = RunFolder(path).final_checkpoint()
+    path = checkpoint_file(checkpoint)
     payload = load_checkpoint(path, expect)
     architecture = payload["architecture"]
-    generator, discriminator = build_networks(architecture)
+    generator, discriminator = networks_of(payload, path)
+    sampling = payload["sampling"]
+    device = resolve_device(device, option="device")
+    return LoadedModel(path, generator.to(device).eval(), discriminator.to(device).eval(), sampling["stage"],
+                       sampling["fade_alpha"], list(payload["class_names"]), architecture, device)
+
+
+def checkpoint_file(checkpoint: str | Path) -> Path:
+    """``checkpoint`` itself, or for a run folder its last stage's selected weights."""
+    path = Path(checkpoint)
+    return RunFolder(path).final_checkpoint() if path.is_dir() else path
+
+
+def networks_of(payload: dict, path: Path) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The generator to sample from (the EMA one where the run kept it) and the critic of a loaded checkpoint
+    ``payload`` (read from ``path``, named in the error), in training mode on the CPU."""
+    generator, discriminator = build_networks(payload["architecture"])
     try:
         generator.load_state_dict(payload["generator_ema"] or payload["generator"])
         discriminator.load_state_dict(payload["discriminator"])
@@ -98,10 +112,7 @@ def load_model(checkpoint: str | Path, device: str = "cpu", expect: dict | None 
         raise CheckpointError(path, "generator/discriminator", "the weights do not fit the architecture stored "
                               f"with them ({str(err).splitlines()[0]})", "the file is damaged or was edited; "
                               "use another checkpoint of the run") from err
-    sampling = payload["sampling"]
-    device = resolve_device(device, option="device")
-    return LoadedModel(path, generator.to(device).eval(), discriminator.to(device).eval(), sampling["stage"],
-                       sampling["fade_alpha"], list(payload["class_names"]), architecture, device)
+    return generator, discriminator
 
 
 # ------------------------------------------------------------------------------------------------ generation

@@ -10,6 +10,7 @@ Block                          Input                                   Output
 ``EqualizedConvTranspose2d``   ``[B, C_in, 1, 1]``                     ``[B, C_out, k, k]``
 ``PixelNorm``                  ``[B, C, H, W]``                        same, unit mean square over C
 ``MinibatchStddev``            ``[B, C, H, W]``                        ``[B, C + 1, H, W]``
+``ClassProjection``            ``[B, C, 1, 1]``, labels ``[B]``        ``[B]``
 ``GeneratorBlock``             ``[B, C_in, H, W]``                     ``[B, C_out, 2H, 2W]``
 ``DiscriminatorBlock``         ``[B, C_in, H, W]``                     ``[B, C_out, H/2, W/2]``
 =============================  ======================================  ====================================
@@ -29,18 +30,18 @@ LEAKY_SLOPE = 0.2
 
 
 class _EqualizedWeight(nn.Module):
-    """Equalized learning rate (Karras et al., 2018): weight ~ N(0, 1), bias 0, and the He constant
-    ``sqrt(2 / fan_in)`` multiplied into the weight at every call.
+    """Equalized learning rate (Karras et al., 2018): weight ~ N(0, 1), bias 0 (or none, ``bias=False``), and the
+    He constant ``sqrt(2 / fan_in)`` multiplied into the weight at every call.
 
     The reference multiplies the *input* by the constant; for a scalar ``c``, ``conv(c * x, W) =
     conv(x, c * W)``, so scaling the weight gives the same output and touches far fewer numbers. The layers
     get their operands from :meth:`operands`, which the speed benchmark's reference mode replaces.
     """
 
-    def __init__(self, weight_shape: tuple[int, ...], out_channels: int, fan_in: int):
+    def __init__(self, weight_shape: tuple[int, ...], out_channels: int, fan_in: int, bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(weight_shape))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.scale = math.sqrt(2.0 / fan_in)
 
     def scaled_weight(self) -> torch.Tensor:
@@ -138,13 +139,25 @@ class PixelNorm(nn.Module):
 
 
 class MinibatchStddev(nn.Module):
-    """Appends the mean std of the features over the batch as a map: ``[B, C, H, W]`` -> ``[B, C + 1, H, W]``.
+    """Appends the mean std of the features over a group of images as a map: ``[B, C, H, W]`` -> ``[B, C + 1, H, W]``.
 
-    In training mode the feature is ``mean over (C, H, W) of sqrt(var over B + 1e-8)``, with the biased
-    variance, so a batch of one gives ``1e-4`` instead of the reference's NaN. A running average of that
-    scalar is kept in the buffer ``running_stddev`` (the first batch sets it, later batches move it by
-    ``momentum``, as BatchNorm does with its statistics). In eval mode the feature is the running value,
-    so a prediction does not depend on the other images in the batch.
+    In training mode the feature of an image is its group's ``mean over (C, H, W) of sqrt(var over the group +
+    1e-8)``, with the biased variance, so a group of one gives ``1e-4`` instead of the reference's NaN.
+
+    * ``group_size = 0`` (PACGAN): one group, the whole batch; every image gets the same value.
+    * ``group_size = k > 0`` (ProGAN uses 4): groups of k images in batch order, each image getting its group's
+      value. A batch that k does not divide (the last batch of an epoch) gives its ``B mod k`` leftover images
+      to the last group, so no group has fewer than k images (ProGAN requires the batch to be divisible by k;
+      the trainer's last batch often is not); a batch of at most k images is one group, as ProGAN's
+      ``min(k, B)``. ProGAN puts image i in group ``i mod (B / k)``, the kit groups neighbours: the batches are
+      shuffled, so the groups are alike.
+
+    A running average of the mean of the images' values is kept in the buffer ``running_stddev`` (the first
+    batch sets it, later batches move it by ``momentum``, as BatchNorm does with its statistics). In eval mode
+    the feature is the running value, so a prediction does not depend on the other images in the batch. With
+    groups, the running value is the statistic of a group of k (smaller than that of a whole batch: the biased
+    variance of n images is ``(n - 1) / n`` of the true one on average), which is what the critic was trained
+    with.
 
     The running value averages every batch the critic saw in training mode (real, generated and the
     gradient-penalty mixes). The default momentum of 0.01 spans about a hundred batches, so it does
@@ -152,32 +165,69 @@ class MinibatchStddev(nn.Module):
 
     Args:
         momentum: weight of the newest batch in the running average, in (0, 1].
+        group_size: images per group; 0 for the whole batch, else at least 2 (a group of one has no spread).
     """
 
-    def __init__(self, momentum: float = 0.01):
+    def __init__(self, momentum: float = 0.01, group_size: int = 0):
         super().__init__()
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum}")
-        self.momentum = momentum
+        if group_size < 0 or group_size == 1:
+            raise ValueError(f"group_size must be 0 (the whole batch) or at least 2, got {group_size}")
+        self.momentum, self.group_size = momentum, group_size
         self.register_buffer("running_stddev", torch.zeros(()))
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            # float32 statistic whatever the autocast dtype: it is one number, precision is free.
-            stddev = torch.sqrt(x.float().var(dim=0, correction=0) + 1e-8).mean()
+            stddev = self.batch_stddev(x)
             with torch.no_grad():
                 # A tensor weight (1 for the first batch) avoids reading the counter on the host.
                 weight = torch.where(self.num_batches_tracked == 0, 1.0, self.momentum)
-                self.running_stddev.lerp_(stddev.detach(), weight)
+                self.running_stddev.lerp_(stddev.detach().mean().to(self.running_stddev.dtype), weight)
                 self.num_batches_tracked.add_(1)
         else:
             stddev = self.running_stddev
+        if stddev.ndim:  # one value per image
+            stddev = stddev[:, None, None, None]
         feature = stddev.to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
         return torch.cat([x, feature], dim=1)
 
+    def batch_stddev(self, x: torch.Tensor) -> torch.Tensor:
+        """The training-mode statistic of ``x [B, C, H, W]``: a scalar for one group, else ``[B]`` (each image's
+        group's value). At least float32 whatever the autocast dtype: it is a few numbers, precision is free."""
+        x = x.to(torch.promote_types(x.dtype, torch.float32))
+        batch, k = x.shape[0], self.group_size
+        if k == 0 or batch <= k:
+            return torch.sqrt(x.var(dim=0, correction=0) + 1e-8).mean()
+        even = (batch // k - 1) * k  # images in the groups before the last; the last has k to 2k - 1
+        groups = x[:even].unflatten(0, (-1, k))
+        per_group = torch.sqrt(groups.var(dim=1, correction=0) + 1e-8).mean(dim=(1, 2, 3))
+        last = torch.sqrt(x[even:].var(dim=0, correction=0) + 1e-8).mean()
+        return torch.cat([per_group.repeat_interleave(k), last.expand(batch - even)])
+
     def extra_repr(self) -> str:
-        return f"momentum={self.momentum}"
+        return f"momentum={self.momentum}, group_size={self.group_size}"
+
+
+class ClassProjection(_EqualizedWeight):
+    """The projection discriminator's class term (Miyato and Koyama, 2018): ``<embedding[label], features>``.
+
+    One learned vector per class, as long as the features, with the equalized learning rate of the heads it is
+    added to (weight ~ N(0, 1) times ``sqrt(2 / channels)``) and no bias.
+
+    Args:
+        n_classes: number of classes.
+        channels: C, the length of the feature vector.
+    """
+
+    def __init__(self, n_classes: int, channels: int):
+        super().__init__((n_classes, channels), n_classes, channels, bias=False)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``features [B, C, 1, 1]`` and ``labels [B]`` (class indices) -> ``[B]``."""
+        features, weight = self.operands(features.flatten(1))
+        return (features * weight[labels]).sum(dim=1)
 
 
 class GeneratorBlock(nn.Sequential):

@@ -1,4 +1,4 @@
-"""PACGAN losses: WGAN-GP with the ProGAN drift term, plus the ACGAN class terms.
+"""PACGAN losses: WGAN-GP with the ProGAN drift term, plus the class terms of the critic's conditioning.
 
 Pure functions over the networks: they run forward passes and return a loss to call ``backward()`` on,
 and never step an optimizer. Each also returns its terms, detached and unweighted, for logging.
@@ -9,12 +9,40 @@ Critic (one call per critic iteration)::
          + gradient_penalty * GP                             # "gradient_penalty"
          + drift * mean D(real)**2                           # "drift"
          + class_real * CE(class logits of real, labels)     # "class_real"
-         + class_fake * CE(class logits of fake, labels)     # "class_fake"
+         + class_fake * CE(class logits of fake, labels)     # "class_fake" (acgan only, see below)
 
 Generator::
 
     loss = -mean D(fake)                                     # "score_fake"
-         + class_generator * CE(class logits of fake, labels)  # "class_fake"
+         + class_generator * CE(class logits of fake, labels)  # "class_fake" (acgan, acgan_real)
+
+The conditioning (``model.conditioning``) decides the class terms; in every mode the critic's class head is
+trained on real images, so the critic classifies (its AUC):
+
+==============  ============================================  ================================================
+conditioning    critic's class terms                          generator's class term
+==============  ============================================  ================================================
+``acgan``       ``class_real`` x CE(real) + ``class_fake`` x  ``class_generator`` x CE(fake): PACGAN, the
+                CE(fake)                                      paper
+``acgan_real``  ``class_real`` x CE(real)                     ``class_generator`` x CE(fake)
+``tac``         ``class_real`` x CE(real) + ``class_fake`` x  ``class_generator`` x (CE(fake) - CE_twin(fake))
+                CE_twin(fake) ("twin_fake")
+``projection``  ``class_real`` x CE(real); the score adds     none: the class reaches G through the score
+                ``<embedding[label], features>``
+==============  ============================================  ================================================
+
+An auxiliary classifier rewards the generator for images its class head classifies confidently, which pushes
+overlapping classes apart (the ACGAN bias). ``acgan_real`` stops training the class head on generated images.
+``tac`` (Twin Auxiliary Classifiers, Gong et al. 2019) adds a twin class head trained on generated images
+only: its cross-entropy estimates how separable the generated classes are, and subtracting it cancels the
+generator's reward for separating them beyond the real data, so G matches the class-conditional
+distributions. The main head sees real images only, as TAC-GAN's classifier: it must estimate the real
+classes, and CE(fake) - CE_twin(fake) compares the real and generated conditionals only then. ``projection``
+(Miyato and Koyama 2018) conditions the adversarial score on the label instead of rewarding separability. In
+the modes other than ``acgan``, ``class_fake`` (the class head's CE on generated images) is still logged.
+
+``augment`` (both losses): a differentiable function applied to every image the critic sees, real and
+generated (DiffAugment); the gradient penalty mixes the augmented images. None: the images as they are.
 
 Departure from the reference: the generator loss does not run the critic on real images. The reference
 adds ``LAMBDA_CLS_2 * CE(real)`` there, a term with no gradient for the generator that only changes the
@@ -23,11 +51,16 @@ logged value and costs a critic forward and backward.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+ACGAN, ACGAN_REAL, TAC, PROJECTION = "acgan", "acgan_real", "tac", "projection"
+CONDITIONINGS = (ACGAN, ACGAN_REAL, TAC, PROJECTION)
+Augment = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -40,8 +73,10 @@ class LossWeights:
         gradient_penalty: lambda_GP of WGAN-GP (``LAMBDA_GP``, 10).
         drift: ProGAN's epsilon_drift on ``mean D(real)**2`` (hard-coded 0.001 in the reference).
         class_real: critic, cross-entropy on real images (``LAMBDA_CLS_1``, 4).
-        class_fake: critic, cross-entropy on generated images (``LAMBDA_CLS_2`` = ``LAMBDA_CLS_1 / 2``, 2).
-        class_generator: generator, cross-entropy on generated images (``LAMBDA_CLS_1``, 4).
+        class_fake: critic, cross-entropy on generated images (``LAMBDA_CLS_2`` = ``LAMBDA_CLS_1 / 2``, 2): of
+            the class head for ``acgan``, of the twin head for ``tac``, unused otherwise.
+        class_generator: generator, cross-entropy on generated images (``LAMBDA_CLS_1``, 4); for ``tac`` the
+            difference of the two heads' cross-entropies, unused for ``projection``.
     """
 
     gradient_penalty: float = 10.0
@@ -58,6 +93,7 @@ def gradient_penalty(
     stage: int,
     fade_alpha: float,
     rng: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """WGAN-GP penalty ``mean over samples of (||grad_x D_adv(x)|| - 1)**2`` at points between real and fake.
 
@@ -70,11 +106,12 @@ def gradient_penalty(
     gradient also carries a small part from the others (as in ProGAN); in eval mode they are independent.
 
     Args:
-        discriminator: callable ``(images, stage, fade_alpha) -> (score [B], logits [B, n_classes])``.
+        discriminator: callable ``(images, stage, fade_alpha, labels=...) -> (score [B], logits [B, n_classes])``.
         real: ``[B, C, s, s]`` real images.
         fake: ``[B, C, s, s]`` generated images (detached here).
         stage, fade_alpha: as for the critic.
         rng: optional generator for the interpolation weights, on the device of ``real``.
+        labels: ``[B]`` classes of the pairs, for a projection critic's score (others ignore them).
 
     Returns:
         Scalar tensor.
@@ -86,7 +123,7 @@ def gradient_penalty(
     )
     mixed = interpolation_weight * real.detach() + (1 - interpolation_weight) * fake.detach()
     mixed.requires_grad_(True)
-    score, _ = discriminator(mixed, stage, fade_alpha)
+    score, _ = discriminator(mixed, stage, fade_alpha, labels=labels)
     (gradient,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
     return (gradient.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
@@ -103,6 +140,8 @@ def critic_loss(
     rng: torch.Generator | None = None,
     gradient_penalty_interval: int = 1,
     critic_step: int = 0,
+    conditioning: str = ACGAN,
+    augment: Augment | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of one critic update (see the module docstring).
 
@@ -114,7 +153,8 @@ def critic_loss(
     average effect. Off by default (k = 1: every step, as the paper).
 
     Args:
-        discriminator: the critic, ``(images, stage, fade_alpha) -> (score [B], logits [B, n_classes])``.
+        discriminator: the critic, ``(images, stage, fade_alpha, labels=..., twin=...) -> (score [B], logits
+            [B, n_classes][, twin logits [B, n_classes]])`` (a :class:`~pacgan_lite.networks.Discriminator`).
         real: ``[B, C, s, s]`` real images.
         fake: ``[B, C, s, s]`` generated images, made with ``labels``.
         labels: ``[B]`` int64 classes of ``real`` (the reference reuses them for ``fake``).
@@ -123,17 +163,21 @@ def critic_loss(
         rng: generator for the penalty's interpolation weights.
         gradient_penalty_interval: compute the penalty every this many critic steps (>= 1).
         critic_step: index of this critic update, for the interval.
+        conditioning: one of :data:`CONDITIONINGS`, the critic's (see the module docstring).
+        augment: applied to ``real`` and ``fake`` before the critic sees them; None: no augmentation.
 
     Returns:
         ``(loss, terms)``: ``terms`` holds ``loss``, ``wasserstein``, ``gradient_penalty`` (only on steps
-        that compute it), ``drift`` (``mean D(real)**2``), ``class_real``, ``class_fake``, ``score_real`` and
-        ``score_fake`` (mean scores), all detached scalars, unweighted.
+        that compute it), ``drift`` (``mean D(real)**2``), ``class_real``, ``class_fake``, ``twin_fake``
+        (``tac`` only), ``score_real`` and ``score_fake`` (mean scores), all detached scalars, unweighted.
     """
     if gradient_penalty_interval < 1:
         raise ValueError(f"gradient_penalty_interval must be >= 1, got {gradient_penalty_interval}")
-    fake = fake.detach()
-    score_real, logits_real = discriminator(real, stage, fade_alpha)
-    score_fake, logits_fake = discriminator(fake, stage, fade_alpha)
+    _check_conditioning(conditioning)
+    real, fake = _augmented(real, augment), _augmented(fake.detach(), augment)
+    score_real, logits_real = discriminator(real, stage, fade_alpha, labels=labels)
+    score_fake, logits_fake, *twin_logits = discriminator(fake, stage, fade_alpha, labels=labels,
+                                                          twin=conditioning == TAC)
     terms = {
         "score_real": score_real.mean(),
         "score_fake": score_fake.mean(),
@@ -142,10 +186,14 @@ def critic_loss(
         "class_fake": F.cross_entropy(logits_fake, labels),
     }
     terms["wasserstein"] = terms["score_fake"] - terms["score_real"]
-    loss = (terms["wasserstein"] + weights.drift * terms["drift"]
-            + weights.class_real * terms["class_real"] + weights.class_fake * terms["class_fake"])
+    loss = terms["wasserstein"] + weights.drift * terms["drift"] + weights.class_real * terms["class_real"]
+    if conditioning == ACGAN:
+        loss = loss + weights.class_fake * terms["class_fake"]
+    elif conditioning == TAC:
+        terms["twin_fake"] = F.cross_entropy(twin_logits[0], labels)
+        loss = loss + weights.class_fake * terms["twin_fake"]
     if critic_step % gradient_penalty_interval == 0:
-        terms["gradient_penalty"] = gradient_penalty(discriminator, real, fake, stage, fade_alpha, rng)
+        terms["gradient_penalty"] = gradient_penalty(discriminator, real, fake, stage, fade_alpha, rng, labels)
         loss = loss + gradient_penalty_interval * weights.gradient_penalty * terms["gradient_penalty"]
     return loss, _detached(loss, terms)
 
@@ -157,8 +205,12 @@ def generator_loss(
     stage: int,
     fade_alpha: float,
     weights: LossWeights = LossWeights(),
+    *,
+    conditioning: str = ACGAN,
+    augment: Augment | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Loss of one generator update: ``-mean D(fake) + class_generator * CE(logits of fake, labels)``.
+    """Loss of one generator update: ``-mean D(fake)`` plus the class term of ``conditioning`` (see the module
+    docstring; PACGAN's: ``class_generator * CE(logits of fake, labels)``).
 
     The critic runs once, on ``fake`` only. Its parameters also receive gradients from ``backward()``;
     a trainer should freeze them (``requires_grad_(False)``) or zero them before the next critic step.
@@ -169,15 +221,34 @@ def generator_loss(
         labels: ``[B]`` int64 classes the images were generated for.
         stage, fade_alpha: as for the critic.
         weights: term weights (only ``class_generator`` is used).
+        conditioning: one of :data:`CONDITIONINGS`, the critic's.
+        augment: applied to ``fake`` before the critic sees it (differentiable, so G gets its gradient through
+            it); None: no augmentation.
 
     Returns:
-        ``(loss, terms)`` with ``terms`` = ``loss``, ``score_fake`` (mean score) and ``class_fake``
-        (cross-entropy), detached scalars, unweighted.
+        ``(loss, terms)`` with ``terms`` = ``loss``, ``score_fake`` (mean score), ``class_fake`` (cross-entropy)
+        and ``twin_fake`` (the twin head's cross-entropy, ``tac`` only), detached scalars, unweighted.
     """
-    score_fake, logits_fake = discriminator(fake, stage, fade_alpha)
+    _check_conditioning(conditioning)
+    score_fake, logits_fake, *twin_logits = discriminator(_augmented(fake, augment), stage, fade_alpha,
+                                                          labels=labels, twin=conditioning == TAC)
     terms = {"score_fake": score_fake.mean(), "class_fake": F.cross_entropy(logits_fake, labels)}
-    loss = -terms["score_fake"] + weights.class_generator * terms["class_fake"]
+    loss = -terms["score_fake"]
+    if conditioning in (ACGAN, ACGAN_REAL):
+        loss = loss + weights.class_generator * terms["class_fake"]
+    elif conditioning == TAC:
+        terms["twin_fake"] = F.cross_entropy(twin_logits[0], labels)
+        loss = loss + weights.class_generator * (terms["class_fake"] - terms["twin_fake"])
     return loss, _detached(loss, terms)
+
+
+def _check_conditioning(conditioning: str) -> None:
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got {conditioning!r}")
+
+
+def _augmented(images: torch.Tensor, augment: Augment | None) -> torch.Tensor:
+    return images if augment is None else augment(images)
 
 
 def _detached(loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -13,7 +13,9 @@ stage       resolution  Generator(z [B, z_dim], labels [B])     Discriminator(im
 
 The widths default to :class:`~pacgan_lite.config.ModelOptions`, the paper's settings: then the generator
 has 13,658,333 parameters and the critic 16,075,621, the same as the reference code (equalizing the first
-transposed conv adds no parameter, and the class head has ``n_classes`` = 2 outputs).
+transposed conv adds no parameter, and the class head has ``n_classes`` = 2 outputs). The critic's
+conditioning (``model.conditioning``, see :mod:`pacgan_lite.losses`) may add a twin class head (``tac``) or
+a class embedding for the score (``projection``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 from .config import ModelOptions
 from .layers import (
     AvgPool2d,
+    ClassProjection,
     DiscriminatorBlock,
     EqualizedConv2d,
     EqualizedConvTranspose2d,
@@ -37,16 +40,20 @@ from .layers import (
     PixelNorm,
     count_parameters,
 )
+from .losses import CONDITIONINGS, PROJECTION, TAC
 
 
-def stage_channels(base_channels: int, channel_factors: Sequence[float]) -> tuple[int, ...]:
-    """Feature channels per stage, ``int(base_channels * factor)``: (512, 512, 256, ..., 16) for the paper."""
+def stage_channels(base_channels: int, channel_factors: Sequence[float],
+                   min_channels: int = ModelOptions.min_channels) -> tuple[int, ...]:
+    """Feature channels per stage, ``max(min_channels, int(base_channels * factor))``: (512, 512, 256, ..., 16)
+    for the paper (no floor). The floor keeps the high-resolution stages of a narrow network from getting
+    one or two channels."""
     if len(channel_factors) < 1:
         raise ValueError("channel_factors must have at least one entry (one per stage)")
-    channels = tuple(int(base_channels * factor) for factor in channel_factors)
+    channels = tuple(max(min_channels, int(base_channels * factor)) for factor in channel_factors)
     if min(channels) < 1:
         raise ValueError(f"base_channels={base_channels} with channel_factors={tuple(channel_factors)} gives "
-                         f"channels {channels}; every stage needs at least 1 channel")
+                         f"channels {channels}; every stage needs at least 1 channel (raise min_channels)")
     return channels
 
 
@@ -83,6 +90,7 @@ class Generator(nn.Module):
         channel_factors: one factor per stage; stage i has ``int(base_channels * channel_factors[i])``
             channels, so the number of stages is ``len(channel_factors)``.
         image_channels: 1 for MR slices, 3 for RGB.
+        min_channels: floor on every stage's channels (see :func:`stage_channels`); 0: none.
 
     Examples::
 
@@ -98,13 +106,14 @@ class Generator(nn.Module):
         base_channels: int = ModelOptions.base_channels,
         channel_factors: Sequence[float] = ModelOptions.channel_factors,
         image_channels: int = 1,
+        min_channels: int = ModelOptions.min_channels,
     ):
         super().__init__()
         _check_class_count(n_classes)
         if z_dim < 1 or embedding_dim < 1 or image_channels < 1:
             raise ValueError(f"z_dim, embedding_dim and image_channels must be positive, got {z_dim}, "
                              f"{embedding_dim}, {image_channels}")
-        channels = stage_channels(base_channels, channel_factors)
+        channels = stage_channels(base_channels, channel_factors, min_channels)
         self.n_classes, self.z_dim, self.image_channels = n_classes, z_dim, image_channels
         self.n_stages = len(channels)
         self.embedding = nn.Embedding(n_classes, embedding_dim)
@@ -165,12 +174,17 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Progressive critic with an auxiliary classifier; the class is not an input (ACGAN).
+    """Progressive critic with an auxiliary classifier; the class is not an input of the paper's critic (ACGAN).
 
     Each resolution has a 1x1 from-image layer (+ LeakyReLU) and a block that halves the resolution; the
     channels mirror the generator's. The 4x4 block adds the minibatch-stddev feature, then a 3x3 conv and a
     4x4 valid conv to 1x1. Two heads read the resulting ``channels[0]``-vector: the adversarial score (1x1
     conv to 1, no sigmoid: a WGAN critic) and the class logits.
+
+    The conditioning adds, on the same vector: for ``tac``, a twin class head of the class head's shape (the
+    losses train it on generated images); for ``projection``, a class embedding whose inner product with the
+    vector is added to the score (:class:`~pacgan_lite.layers.ClassProjection`), the class then being an input
+    of the score. The class head stays in every mode: it is the classifier.
 
     Departures from the reference: the class head has ``n_classes`` outputs (the reference hard-codes 2),
     and the minibatch-stddev feature does not depend on the batch in eval mode (see
@@ -183,6 +197,9 @@ class Discriminator(nn.Module):
         channel_factors: one factor per stage, as for :class:`Generator` (use the same for both).
         image_channels: 1 for MR slices, 3 for RGB.
         aux_hidden: width of the hidden layer of the class head.
+        min_channels: floor on every stage's channels, as for :class:`Generator`.
+        conditioning: one of :data:`~pacgan_lite.losses.CONDITIONINGS` (see :mod:`pacgan_lite.losses`).
+        mbstd_group_size: images per minibatch-stddev group; 0: the whole batch.
 
     Examples::
 
@@ -197,13 +214,18 @@ class Discriminator(nn.Module):
         channel_factors: Sequence[float] = ModelOptions.channel_factors,
         image_channels: int = 1,
         aux_hidden: int = ModelOptions.aux_hidden,
+        min_channels: int = ModelOptions.min_channels,
+        conditioning: str = ModelOptions.conditioning,
+        mbstd_group_size: int = ModelOptions.mbstd_group_size,
     ):
         super().__init__()
         _check_class_count(n_classes)
         if image_channels < 1 or aux_hidden < 1:
             raise ValueError(f"image_channels and aux_hidden must be positive, got {image_channels}, {aux_hidden}")
-        channels = stage_channels(base_channels, channel_factors)
-        self.n_classes, self.image_channels = n_classes, image_channels
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got {conditioning!r}")
+        channels = stage_channels(base_channels, channel_factors, min_channels)
+        self.n_classes, self.image_channels, self.conditioning = n_classes, image_channels, conditioning
         self.n_stages = len(channels)
         self.from_image = nn.ModuleList(
             nn.Sequential(EqualizedConv2d(image_channels, c, 1), LeakyReLU()) for c in channels
@@ -212,32 +234,42 @@ class Discriminator(nn.Module):
             DiscriminatorBlock(channels[i], channels[i - 1]) for i in range(1, len(channels))
         )
         self.final = nn.Sequential(
-            MinibatchStddev(),
+            MinibatchStddev(group_size=mbstd_group_size),
             EqualizedConv2d(channels[0] + 1, channels[0], 3, padding=1), LeakyReLU(),
             EqualizedConv2d(channels[0], channels[0], 4), LeakyReLU(),
         )
         self.downsample = AvgPool2d()  # the image for the previous from-image layer during the fade-in
         self.adversarial_head = EqualizedConv2d(channels[0], 1, 1)
-        self.class_head = nn.Sequential(EqualizedConv2d(channels[0], aux_hidden, 1),
-                                        EqualizedConv2d(aux_hidden, n_classes, 1))
+        self.class_head = _class_head(channels[0], aux_hidden, n_classes)
+        # Built after the paper's layers, so that an acgan critic draws the same initial weights as before.
+        self.twin_class_head = _class_head(channels[0], aux_hidden, n_classes) if conditioning == TAC else None
+        self.class_projection = ClassProjection(n_classes, channels[0]) if conditioning == PROJECTION else None
 
-    def forward(self, images: torch.Tensor, stage: int, fade_alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Critic score and class logits.
+    def forward(self, images: torch.Tensor, stage: int, fade_alpha: float, labels: torch.Tensor | None = None,
+                *, twin: bool = False) -> tuple[torch.Tensor, ...]:
+        """Critic score and class logits (and the twin head's logits when asked).
 
         Args:
             images: ``[B, image_channels, s, s]`` with ``s = 4 * 2**stage``, values in [-1, 1].
             stage: 0..n_stages-1.
             fade_alpha: in [0, 1]; weight of the newest block against the pooled image through the previous
                 from-image layer (unused at stage 0).
+            labels: ``[B]`` class indices, the input of a projection critic's score; other critics ignore
+                them, and without them a projection critic's score lacks its class term (the class logits
+                never depend on them).
+            twin: also return the twin head's logits (a ``tac`` critic only).
 
         Returns:
-            ``(adversarial_score [B], class_logits [B, n_classes])``; softmax the logits for probabilities.
+            ``(adversarial_score [B], class_logits [B, n_classes])``, and ``twin_logits [B, n_classes]`` third
+            with ``twin``; softmax the logits for probabilities.
         """
         stage, fade_alpha = _check_stage(stage, fade_alpha, self.n_stages)
         side = 4 * 2**stage
         if images.ndim != 4 or tuple(images.shape[1:]) != (self.image_channels, side, side):
             raise ValueError(f"images must have shape [B, {self.image_channels}, {side}, {side}] "
                              f"at stage {stage}, got {list(images.shape)}")
+        if twin and self.twin_class_head is None:
+            raise ValueError(f"twin logits need a critic with conditioning {TAC!r}, this one is {self.conditioning!r}")
         images = self._match_layout(images)
         x = self.from_image[stage](images)
         if stage > 0:
@@ -249,7 +281,15 @@ class Discriminator(nn.Module):
                 x = block(x)
         x = self.final(x)
         # float32 heads whatever the autocast dtype: the losses average and compare these numbers.
-        return self.adversarial_head(x).reshape(-1).float(), self.class_head(x).flatten(1).float()
+        score = self.adversarial_head(x).reshape(-1).float()
+        if self.class_projection is not None and labels is not None:
+            if labels.shape != score.shape:
+                raise ValueError(f"labels must have shape [{len(score)}] to match the images, got {list(labels.shape)}")
+            score = score + self.class_projection(x, labels).float()
+        outputs = (score, self.class_head(x).flatten(1).float())
+        if twin:
+            return (*outputs, self.twin_class_head(x).flatten(1).float())
+        return outputs
 
     def _match_layout(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` with NHWC strides when the critic's weights are channels_last.
@@ -264,9 +304,17 @@ class Discriminator(nn.Module):
         return images
 
     def parameters_per_stage(self) -> list[int]:
-        """Parameters that each stage adds: stage 0 counts the 4x4 from-image layer, the final block and both
-        heads; stage s > 0 counts block s and its from-image layer. The list sums to the total."""
-        return [count_parameters(self.from_image[0], self.final, self.adversarial_head, self.class_head)] + [
+        """Parameters that each stage adds: stage 0 counts the 4x4 from-image layer, the final block and the
+        heads (with the conditioning's); stage s > 0 counts block s and its from-image layer. The list sums to
+        the total."""
+        heads = [head for head in (self.adversarial_head, self.class_head, self.twin_class_head,
+                                   self.class_projection) if head is not None]
+        return [count_parameters(self.from_image[0], self.final, *heads)] + [
             count_parameters(block, from_image)
             for block, from_image in zip(self.blocks, self.from_image[1:], strict=True)
         ]
+
+
+def _class_head(channels: int, hidden: int, n_classes: int) -> nn.Sequential:
+    """Linear class logits of the critic's ``[B, channels, 1, 1]`` vector: ``channels -> hidden -> n_classes``."""
+    return nn.Sequential(EqualizedConv2d(channels, hidden, 1), EqualizedConv2d(hidden, n_classes, 1))

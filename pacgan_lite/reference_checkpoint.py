@@ -76,7 +76,7 @@ import torch
 from torch import nn
 
 from .architecture import architecture as architecture_of
-from .architecture import build_networks
+from .architecture import build_networks, complete_architecture
 from .atomic import atomic_path, write_json
 from .checkpoint import (
     FORMAT,
@@ -90,11 +90,11 @@ from .config import KitConfig, ModelOptions, load_profile
 from .data.layout import nifti_to_nchw
 from .devices import resolve_device
 from .errors import DataError, InputError
-from .inference import iter_nifti_batches
+from .inference import checkpoint_file, iter_nifti_batches, networks_of
 from .layers import MinibatchStddev
-from .networks import Discriminator, Generator
+from .losses import ACGAN
+from .networks import Discriminator, Generator, stage_channels
 from .reference_config import read_reference_config
-from .run_folder import RunFolder
 from .sampling import latent_vectors
 from .schedule import resolution
 
@@ -485,30 +485,31 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
 
     Raises:
         CheckpointError: not a kit checkpoint, or one the reference cannot hold: other than 2 classes, a class
-            head other than 150 wide, or weights sampled during a fade-in (the reference samples at 1).
+            head other than 150 wide, a critic other than PACGAN's (conditioning other than acgan, minibatch-stddev
+            groups, a channel floor that changes a width), or weights sampled during a fade-in (the reference
+            samples at 1).
     """
-    checkpoint = Path(checkpoint)
-    if checkpoint.is_dir():
-        checkpoint = RunFolder(checkpoint).final_checkpoint()
+    checkpoint = checkpoint_file(checkpoint)
     payload = load_checkpoint(checkpoint)
-    architecture, sampling = payload["architecture"], payload["sampling"]
+    architecture, sampling = complete_architecture(payload["architecture"]), payload["sampling"]
     limits = (("n_classes", REFERENCE_CLASSES, "the reference's class head has 2 outputs"),
-              ("aux_hidden", REFERENCE_AUX_HIDDEN, "the reference's class head is 150 wide"))
+              ("aux_hidden", REFERENCE_AUX_HIDDEN, "the reference's class head is 150 wide"),
+              ("conditioning", ACGAN, "the reference's critic is an ACGAN critic"),
+              ("mbstd_group_size", 0, "the reference's minibatch-stddev is over the whole batch"))
     for key, required, why in limits:
         if architecture[key] != required:
-            raise CheckpointError(checkpoint, f"architecture.{key}", f"is {architecture[key]}; {why}",
+            raise CheckpointError(checkpoint, f"architecture.{key}", f"is {architecture[key]!r}; {why}",
                                   f"export a model trained with {key} = {required}")
+    widths = stage_channels(architecture["base_channels"], architecture["channel_factors"], architecture["min_channels"])
+    if widths != tuple(int(architecture["base_channels"] * factor) for factor in architecture["channel_factors"]):
+        raise CheckpointError(checkpoint, "architecture.min_channels", f"is {architecture['min_channels']}, which "
+                              f"widens stages to {list(widths)}; the reference's are int(IN_CHANNELS * factor)",
+                              "export a model trained without a channel floor (min_channels = 0)")
     if sampling["fade_alpha"] != 1.0:
         raise CheckpointError(checkpoint, "sampling.fade_alpha", f"is {sampling['fade_alpha']}; the reference's "
                               "tools always sample at 1",
                               "export a checkpoint taken after the fade-in (a stage's best)")
-    generator, discriminator = build_networks(architecture)
-    try:
-        generator.load_state_dict(payload["generator_ema"] or payload["generator"])
-        discriminator.load_state_dict(payload["discriminator"])
-    except RuntimeError as err:
-        raise CheckpointError(checkpoint, "generator/discriminator", "the weights do not fit the architecture "
-                              f"stored with them ({str(err).splitlines()[0]})", "use another checkpoint") from err
+    generator, discriminator = networks_of(payload, checkpoint)
     n_stages = len(architecture["channel_factors"])
     train = payload["options"]["train"]
     epoch = reference_epoch(payload)

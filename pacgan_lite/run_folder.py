@@ -180,8 +180,8 @@ class RunFolder:
         return stats
 
     def selections(self) -> list[dict]:
-        """Per finished stage of a validation run: ``{stage, resolution, selected_epoch, epochs, score}``,
-        sorted by stage (empty before the first stage ends or for runs without validation)."""
+        """Per finished stage of a validation run: ``{stage, resolution, selected_epoch, epochs, score,
+        criterion, components}`` (the last two since ``train.selection`` exists), sorted by stage (empty before the first stage ends or for runs without validation)."""
         path = self.file(SELECTION_FILE)
         if not path.is_file():
             return []

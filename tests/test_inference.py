@@ -192,13 +192,20 @@ def test_evaluate_writes_every_metric_and_figure(run_dir, tmp_path):
     assert record["resolution"] == 16 and record["encoder"]["options"]["steps"] == 10
     assert "skipped" in record["metrics"]["fid_inception"] and "never downloads" in record["metrics"]["fid_inception"]["skipped"]
     for name in ("classifier", "fd_domain", "kid_domain", "fd_efficientnet", "kid_efficientnet", "ssim",
-                 "ms_ssim_fake", "class_fidelity", "memorization", "precision_recall_domain"):
+                 "ms_ssim_fake", "class_fidelity", "memorization", "precision_recall_domain",
+                 "precision_recall_efficientnet", "density_coverage_domain", "density_coverage_efficientnet",
+                 "power_spectrum"):
         assert "skipped" not in record["metrics"][name], name
+    # the real reference of the fidelity ratios is every real image: the 16 training and 8 held-out ones
+    for name in ("class_fidelity", "power_spectrum"):
+        assert record["metrics"][name]["real_reference_images"]["sets"] == {"train": 16, "val": 8}, name
+    assert set(record["metrics"]["class_fidelity"]["spread_ratio_per_class"]) == {"CN", "AD"}
+    assert record["metrics"]["density_coverage_efficientnet"]["overall"]["n_fake"] == 8
     # the critic's AUC on the held-out images is the one the training loop's selection computes
     assert record["metrics"]["classifier"]["n_images"] == 8
     pngs = sorted(p.name for p in result.folder.glob("*.png"))
-    assert pngs == ["class_fidelity.png", "classifier.png", "distances.png", "memorization.png",
-                    "real_vs_synthetic.png", "ssim.png"]
+    assert pngs == ["class_fidelity.png", "classifier.png", "distances.png", "memorization.png", "power_spectrum.png",
+                    "precision_recall_density_coverage.png", "real_vs_synthetic.png", "ssim.png"]
 
 
 def test_cli_generate_classify_evaluate(run_dir, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""WGAN-GP + ACGAN losses: terms, gradients, the gradient penalty against slow and analytic references."""
+"""WGAN-GP + ACGAN losses: terms, gradients, the paper's values to the last bit, augmentation, the gradient
+penalty against slow and analytic references. (The other conditionings: test_conditioning.py.)"""
 
 from __future__ import annotations
 
@@ -157,6 +158,108 @@ def test_lazy_interval_must_be_positive(setup):
         critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, gradient_penalty_interval=0)
 
 
+# ---------------------------------------------------------------------------------------------------- paper's values
+
+# The losses of a fixed tiny case (see paper_case) as the kit computed them before the conditioning options
+# existed, written with float.hex(): PACGAN's losses must stay the same to the last bit. (The critic's heads
+# return float32 whatever the network's dtype, so in float64 most terms still have float32 precision.)
+# Measured on one thread of an x86-64 CPU (AVX-512) with torch 2.13: the float32 values depend on the
+# convolution kernels (a second thread, or torch without oneDNN, changes their last bits), the float64 ones
+# did not in either case. So float64 is compared to the last bit, and float32, whose last bits belong to
+# the machine's kernels rather than to the kit's code, to within a few units in the last place.
+PAPER_LOSSES = {
+    torch.float32: {
+        "critic_class_fake": "0x1.4f4e1a0000000p-1",
+        "critic_class_real": "0x1.6a6f200000000p-1",
+        "critic_drift": "0x1.8609000000000p-9",
+        "critic_gradient_penalty": "0x1.827e840000000p-1",
+        "critic_loss": "0x1.761bc40000000p+3",
+        "critic_score_fake": "0x1.711ea60000000p-5",
+        "critic_score_real": "0x1.69fd3a0000000p-5",
+        "critic_wasserstein": "0x1.c85b000000000p-11",
+        "generator_class_fake": "0x1.4f4e1a0000000p-1",
+        "generator_loss": "0x1.4989a00000000p+1",
+        "generator_score_fake": "0x1.711ea60000000p-5",
+    },
+    torch.float64: {
+        "critic_class_fake": "0x1.6a595e0000000p-1",
+        "critic_class_real": "0x1.6303d60000000p-1",
+        "critic_drift": "0x1.7d28620000000p-9",
+        "critic_gradient_penalty": "0x1.97d0ba24b226ap-1",
+        "critic_loss": "0x1.841e1956ef582p+3",
+        "critic_score_fake": "0x1.0bad8c0000000p-6",
+        "critic_score_real": "0x1.56592a0000000p-5",
+        "critic_wasserstein": "-0x1.a104c80000000p-6",
+        "generator_class_fake": "0x1.6a595e0000000p-1",
+        "generator_loss": "0x1.6842020000000p+1",
+        "generator_score_fake": "0x1.0bad8c0000000p-6",
+    },
+}
+
+
+def paper_case(dtype: torch.dtype, **loss_options) -> dict[str, float]:
+    """Every term of both losses for a seeded 3-stage pair (8 channels) and batch of 4 at 16 px, mid fade-in."""
+    torch.manual_seed(0)
+    widths = {"base_channels": 8, "channel_factors": (1, 1, 0.5)}
+    G, D = Generator(z_dim=8, **widths).to(dtype), Discriminator(aux_hidden=4, **widths).to(dtype)
+    rng = torch.Generator().manual_seed(1)
+    real = torch.rand(4, 1, 16, 16, generator=rng, dtype=dtype) * 2 - 1
+    labels = torch.tensor([0, 1, 1, 0])
+    fake = G(torch.randn(4, 8, generator=rng, dtype=dtype), labels, 2, 0.5)
+    _, critic = critic_loss(D, real, fake, labels, 2, 0.5, rng=torch.Generator().manual_seed(3), **loss_options)
+    _, generator = generator_loss(D, fake, labels, 2, 0.5, **loss_options)
+    return ({f"critic_{name}": value.item() for name, value in critic.items()}
+            | {f"generator_{name}": value.item() for name, value in generator.items()})
+
+
+@pytest.mark.parametrize("dtype", PAPER_LOSSES)
+@pytest.mark.parametrize("loss_options", [{}, {"conditioning": "acgan", "augment": None}], ids=["defaults", "explicit"])
+def test_the_papers_losses_are_unchanged_to_the_last_bit(dtype, loss_options):
+    expected = {name: float.fromhex(value) for name, value in PAPER_LOSSES[dtype].items()}
+    if dtype == torch.float64:
+        assert paper_case(dtype, **loss_options) == expected
+    else:
+        assert paper_case(dtype, **loss_options) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------- augmentation
+
+
+def mirrored(images: torch.Tensor) -> torch.Tensor:
+    return images.flip(-1)
+
+
+def test_the_critic_loss_augments_real_fake_and_the_penalty_mixes_the_augmented_images(setup):
+    _, D, real, labels, fake = setup
+    calls = CallCounter(D)
+    critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, rng=torch.Generator().manual_seed(3), augment=mirrored)
+    weight = torch.rand((BATCH, 1, 1, 1), generator=torch.Generator().manual_seed(3))
+    expected = [real.flip(-1), fake.flip(-1), weight * real.flip(-1) + (1 - weight) * fake.flip(-1)]
+    assert len(calls.inputs) == len(expected)
+    for seen, want in zip(calls.inputs, expected, strict=True):
+        torch.testing.assert_close(seen, want, rtol=0, atol=0)
+
+
+def test_the_generator_loss_augments_and_its_gradient_flows_through_the_augmentation(setup):
+    G, D, _, labels, fake = setup
+    loss, terms = generator_loss(D, fake, labels, STAGE, FADE_ALPHA, augment=mirrored)
+    augmented = gradients(loss, G)
+    loss_of_mirrored, terms_of_mirrored = generator_loss(D, fake.flip(-1), labels, STAGE, FADE_ALPHA)
+    assert {name: value.item() for name, value in terms.items()} == {
+        name: value.item() for name, value in terms_of_mirrored.items()}
+    assert torch.equal(augmented, gradients(loss_of_mirrored, G))
+    assert augmented.abs().sum() > 0
+    plain, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
+    assert not torch.equal(augmented, gradients(plain, G))
+
+
+def gradients(loss: torch.Tensor, net: nn.Module) -> torch.Tensor:
+    """d loss / d every parameter, flattened (zeros where a layer is unused), the graph kept."""
+    grads = torch.autograd.grad(loss, list(net.parameters()), retain_graph=True, allow_unused=True,
+                                materialize_grads=True)
+    return torch.cat([g.flatten() for g in grads])
+
+
 # ---------------------------------------------------------------------------------------------------- gradient penalty
 
 
@@ -205,7 +308,7 @@ class LinearCritic(nn.Module):
         direction = torch.randn(side * side, generator=torch.Generator().manual_seed(0))
         self.weight = nn.Parameter(gain * direction / direction.norm())
 
-    def forward(self, images, stage, fade_alpha):
+    def forward(self, images, stage, fade_alpha, labels=None):
         return images.flatten(1) @ self.weight, images.new_zeros(images.shape[0], 2)
 
 

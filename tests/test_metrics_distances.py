@@ -1,4 +1,4 @@
-"""Distribution metrics on features whose answer is known: FD, KID, halves, precision/recall, the encoder."""
+"""Distribution metrics on features whose answer is known: FD, KID, halves, the encoder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pacgan_lite.evaluation import figures
 from pacgan_lite.metrics import EvaluationContext, EvaluationSets, compute_metrics, list_metrics
 from pacgan_lite.metrics.distribution import frechet_distance, kernel_distance, matched_fakes, split_halves
 from pacgan_lite.metrics.encoder import cache_key, load_or_train_encoder
-from pacgan_lite.metrics.precision_recall import precision_recall
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -49,21 +48,6 @@ def test_halves_are_disjoint_stratified_and_fakes_match_their_classes():
     assert (labels[half_a] == 0).sum() == 4 and (labels[half_b] == 0).sum() == 3
     fakes = matched_fakes(torch.tensor([0] * 10 + [1] * 10), labels[half_b], rng)
     assert sorted(torch.tensor([0] * 10 + [1] * 10)[fakes].tolist()) == sorted(labels[half_b].tolist())
-
-
-@pytest.mark.parametrize(
-    ("fake", "precision", "recall"),
-    [
-        (gaussian(300, seed=1), (0.8, 1.0), (0.8, 1.0)),  # same law: both high
-        (gaussian(300, shift=10.0, seed=1), (0.0, 0.0), (0.0, 0.0)),  # far away: both 0
-        (gaussian(300, seed=1) * 0.05, (0.9, 1.0), (0.0, 0.3)),  # collapsed to the centre: precise, no recall
-    ],
-    ids=["same", "disjoint", "collapsed"],
-)
-def test_precision_recall(fake, precision, recall):
-    result = precision_recall(gaussian(300), fake, k=3)
-    assert precision[0] <= result["precision"] <= precision[1]
-    assert recall[0] <= result["recall"] <= recall[1]
 
 
 def _context(real_shift: float = 0.0, fake_shift: float = 0.0) -> EvaluationContext:
@@ -131,11 +115,6 @@ def test_distances_skip_rather_than_compare_unequal_or_tiny_sets(n_real, n_fake,
     skipped = result.get("skipped") or result[where]["CN"]["skipped"]
     assert reason in skipped
     figures.distances_figure({"fd_domain": result})  # draws the reason instead of failing
-
-
-def test_precision_recall_compares_equal_class_matched_sets():
-    result = compute_metrics(_context(), ["precision_recall_domain"])["precision_recall_domain"]
-    assert result["n_real"] == result["n_fake"] == 40
 
 
 def test_a_damaged_encoder_cache_is_trained_again(tmp_path):

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from pacgan_lite.config import MetricOptions
+from pacgan_lite.evaluation import figures
 from pacgan_lite.metrics import EvaluationContext, EvaluationSets, compute_metrics
-from pacgan_lite.metrics.fidelity import cohens_d
+from pacgan_lite.metrics.fidelity import cohens_d, fidelity_ratios
 from pacgan_lite.metrics.ssim import ms_ssim_scales, random_pairs
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -84,6 +85,58 @@ def test_class_fidelity_reports_areas_per_class_and_the_severity_ceiling():
     assert set(result["per_class"]) == {"CN", "AD"} and result["per_class"]["CN"]["n_fake"] == 10
     assert result["ceiling_auc_from_hidden_severity"] == 1.0
     assert len(result["areas"]["real"]) == 20 and set(result["class_effect_cohens_d"]) == {"AD vs CN"}
+
+
+# Real reference: CN 1, 2, 3 and AD 3, 4, 5 (means 2 and 4, std 1 each): the real class effect is d = 2.
+@pytest.mark.parametrize(
+    ("fake_cn", "fake_ad", "class_effect_ratio", "spread_ratios"),
+    [
+        ([1.0, 2.0, 3.0], [3.0, 4.0, 5.0], 1.0, (1.0, 1.0)),  # the real values themselves
+        ([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], 2.0, (1.0, 1.0)),  # AD twice as far from CN: d = 4
+        ([2.0, 4.0, 6.0], [6.0, 8.0, 10.0], 1.0, (2.0, 2.0)),  # all doubled: the same d, twice the spread
+        ([1.5, 2.0, 2.5], [3.0, 4.0, 5.0], 2 / np.sqrt(0.625) / 2, (0.5, 1.0)),  # CN spread halved: pooled var 0.625
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.0, (1.0, 1.0)),  # no class effect at all
+        ([2.0, 2.0, 2.0], [4.0, 4.0, 4.0], np.nan, (0.0, 0.0)),  # no spread: d is undefined
+    ],
+    ids=["same", "effect doubled", "spread doubled", "CN spread halved", "no effect", "no spread"],
+)
+def test_fidelity_ratios_of_known_biomarker_values(fake_cn, fake_ad, class_effect_ratio, spread_ratios):
+    result = fidelity_ratios(np.array([1.0, 2.0, 3.0, 3.0, 4.0, 5.0]), np.array([0, 0, 0, 1, 1, 1]),
+                             np.array(fake_cn + fake_ad), np.array([0] * len(fake_cn) + [1] * len(fake_ad)),
+                             ["CN", "AD"])
+    assert result["class_effect_ratio"]["AD vs CN"] == pytest.approx(class_effect_ratio, nan_ok=True)
+    assert result["class_effect_cohens_d_real_reference"] == {"AD vs CN": pytest.approx(2.0)}
+    assert [result["spread_ratio_per_class"][name] for name in ("CN", "AD")] == pytest.approx(list(spread_ratios))
+    assert result["real_reference_per_class"]["AD"] == {"mean": 4.0, "std": 1.0, "n": 3}
+
+
+def ventricles(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """``[N, 1, size, size]`` a bright brain disk with a dark central blob (the biomarker's ventricles),
+    larger for class 1."""
+    generator = torch.Generator().manual_seed(seed)
+    grid = torch.linspace(-1, 1, size)
+    distance = torch.hypot(*torch.meshgrid(grid, grid, indexing="ij"))
+    radii = torch.empty(len(labels)).uniform_(0.08, 0.2, generator=generator) + 0.08 * labels
+    images = torch.where(distance[None] < 0.8, 0.5, -1.0)
+    images = torch.where(distance[None] < radii[:, None, None], -0.8, images)
+    return (images + 0.05 * torch.randn(len(labels), size, size, generator=generator)).clamp(-1, 1)[:, None]
+
+
+def test_class_fidelity_measures_its_ratios_against_training_and_held_out_images():
+    ctx = context(disks(20, 32, (0.3, 0.8), seed=2))
+    sets = ctx.sets
+    sets.train_images, sets.real_images = ventricles(sets.train_labels, 32, 0), ventricles(sets.real_labels, 32, 1)
+    result = compute_metrics(ctx, ["class_fidelity"])["class_fidelity"]
+    assert result["real_reference_images"] == {"sets": {"train": 20, "test": 20}, "n": 40,
+                                               "per_class": {"CN": 20, "AD": 20}}
+    assert len(result["areas"]["real_reference"]) == 40 and result["targets"]["class_effect_ratio"] == [0.5, 2.0]
+    # generated images that are the real reference itself reproduce it exactly
+    sets.fake_images = torch.cat([sets.train_images, sets.real_images])
+    sets.fake_labels = torch.cat([sets.train_labels, sets.real_labels])
+    copy = compute_metrics(ctx, ["class_fidelity"])["class_fidelity"]
+    assert copy["class_effect_ratio"] == {"AD vs CN": pytest.approx(1.0)}
+    assert copy["spread_ratio_per_class"] == {"CN": pytest.approx(1.0), "AD": pytest.approx(1.0)}
+    figures.class_fidelity_figure(copy, sets)  # held-out, every real image, generated
 
 
 def test_memorization_finds_a_planted_copy_of_a_training_image():

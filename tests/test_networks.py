@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pacgan_lite.config import ModelOptions
+from pacgan_lite.config import ModelOptions, load_profile
+from pacgan_lite.errors import ConfigError
 from pacgan_lite.layers import EqualizedConv2d, EqualizedConvTranspose2d, MinibatchStddev, PixelNorm
 from pacgan_lite.networks import Discriminator, Generator, stage_channels
 
@@ -71,12 +72,29 @@ def test_full_seven_stages_reach_256():
 
 
 @pytest.mark.parametrize(
-    ("base_channels", "factors", "expected"),
-    [(512, ModelOptions.channel_factors, (512, 512, 256, 128, 64, 32, 16)),
-     (32, ModelOptions.channel_factors, (32, 32, 16, 8, 4, 2, 1)), (16, (1, 0.5), (16, 8))],
+    ("base_channels", "factors", "min_channels", "expected"),
+    [(512, ModelOptions.channel_factors, 0, (512, 512, 256, 128, 64, 32, 16)),
+     (512, ModelOptions.channel_factors, 16, (512, 512, 256, 128, 64, 32, 16)),  # a floor below every stage
+     (32, ModelOptions.channel_factors, 0, (32, 32, 16, 8, 4, 2, 1)),
+     (32, ModelOptions.channel_factors, 4, (32, 32, 16, 8, 4, 4, 4)),
+     (64, ModelOptions.channel_factors, 8, (64, 64, 32, 16, 8, 8, 8)),
+     (16, ModelOptions.channel_factors, 1, (16, 16, 8, 4, 2, 1, 1)),  # int(0.5) = 0 raised to 1
+     (16, (1, 0.5), 0, (16, 8)), (16, (1, 0.5), 32, (32, 32))],
 )
-def test_stage_channels(base_channels, factors, expected):
-    assert stage_channels(base_channels, factors) == expected
+def test_stage_channels(base_channels, factors, min_channels, expected):
+    assert stage_channels(base_channels, factors, min_channels) == expected
+
+
+def test_both_networks_take_the_channel_floor():
+    G, D = small_pair(min_channels=8)  # channels 16, 16, 8, 8 instead of 16, 16, 8, 4
+    assert G.to_image[3].weight.shape == (1, 8, 1, 1) and D.from_image[3][0].weight.shape == (8, 1, 1, 1)
+    z, labels = inputs(2)
+    assert D(G(z, labels, 3, 0.5), 3, 0.5)[1].shape == (2, 2)
+
+
+def test_a_negative_channel_floor_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"^override: model.min_channels: must be at least 0, got -1\. Fix: give 0"):
+        load_profile("smoke", ["model.min_channels=-1"])
 
 
 def test_labels_change_the_image():
@@ -351,10 +369,12 @@ BAD_CALLS = [
     ("D fade", lambda G, D: D(real_images(2, 8), 1, 2.0), r"fade_alpha must be in \[0, 1\]"),
     ("one class", lambda G, D: Generator(n_classes=1), "n_classes must be at least 2"),
     ("D one class", lambda G, D: Discriminator(n_classes=1), "n_classes must be at least 2"),
-    ("zero channels", lambda G, D: Generator(base_channels=16), "every stage needs at least 1 channel"),
+    ("zero channels", lambda G, D: Generator(base_channels=16), r"every stage needs at least 1 channel \(raise min"),
     ("no stages", lambda G, D: Discriminator(channel_factors=()), "at least one entry"),
     ("z_dim", lambda G, D: Generator(z_dim=0), "must be positive"),
     ("momentum", lambda G, D: MinibatchStddev(momentum=0.0), r"momentum must be in \(0, 1\]"),
+    ("projection labels", lambda G, D: Discriminator(**SMALL, conditioning="projection")(
+        real_images(2, 8), 1, 1.0, labels=LABELS[:1]), r"labels must have shape \[2\] to match the images"),
 ]
 
 

@@ -137,3 +137,15 @@ def test_a_version_1_checkpoint_loads_with_the_sampling_point_worked_out(complet
     upgraded = load_checkpoint(tmp_path / "v1.pt")
     assert upgraded["format_version"] == 2
     assert upgraded["sampling"] == pytest.approx(current["sampling"])
+
+
+def test_a_checkpoint_from_before_newer_options_resumes_with_their_defaults(prepared, tmp_path):
+    run = RunFolder(tmp_path / "run")
+    train(tiny_config(), prepared / "train", run_dir=run.path, max_epochs=1, echo=False)
+    payload = torch.load(run.latest, weights_only=True)
+    del payload["options"]["train"]["selection"]  # written before train.selection existed
+    for key in ("conditioning", "mbstd_group_size", "min_channels"):  # and before these architecture keys
+        del payload["architecture"][key]
+    torch.save(payload, run.latest)
+    result = train(tiny_config(), prepared / "train", resume=run.latest, max_epochs=1, echo=False)
+    assert (result.stage, result.epoch) == (1, 0)  # the second of stage 0's two epochs, then the stage end

@@ -17,6 +17,7 @@ from pacgan_lite.data import write_dataset
 from pacgan_lite.errors import ConfigError
 from pacgan_lite.training import TrainingDiverged, train
 from pacgan_lite.training import loop as loop_module
+from pacgan_lite.training import selection as selection_module
 from pacgan_lite.training import step as step_module
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -34,7 +35,7 @@ def full_run(prepared, tmp_path_factory):
 
 
 def _weights(*modules):
-    return [t for m in modules for t in [*m.parameters(), *m.buffers()]]
+    return [t for m in modules if m is not None for t in [*m.parameters(), *m.buffers()]]
 
 
 def _stats(run_dir):
@@ -76,9 +77,16 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(full_run, prepar
     assert [r["critic_loss"] for r in _stats(tmp_path / "run")] == [r["critic_loss"] for r in _stats(full_run.run_dir)]
 
 
-def test_resume_is_exact_with_ema_and_the_lazy_penalty(prepared, tmp_path):
-    # The EMA weights and the critic-step counter that times the lazy penalty both live in the checkpoint.
-    config = tiny_config(train__ema=True, train__ema_half_life_images=16, train__gradient_penalty_interval=3)
+@pytest.mark.parametrize("levers", [
+    {"train__ema": True, "train__ema_half_life_images": 16, "train__gradient_penalty_interval": 3},
+    {"train__augment": ["translation", "cutout", "brightness", "contrast"], "model__conditioning": "tac",
+     "model__mbstd_group_size": 2},
+    {"model__conditioning": "projection", "model__min_channels": 8},
+], ids=["ema-lazy-penalty", "augment-tac-groups", "projection-floor"])
+def test_resume_is_exact_with_the_levers(prepared, tmp_path, levers):
+    # The EMA weights, the critic-step counter that times the lazy penalty and the noise generator the
+    # augmentation draws from all live in the checkpoint.
+    config = tiny_config(**levers)
     whole = train(config, prepared / "train", run_dir=tmp_path / "whole", echo=False)
     train(config, prepared / "train", run_dir=tmp_path / "run", max_epochs=3, echo=False)
     resumed = train(config, prepared / "train", resume=tmp_path / "run" / "latest.pt", echo=False)
@@ -231,3 +239,50 @@ def test_cli_train_prepares_a_source_data_set(tmp_path, monkeypatch):
     assert main(args) == 0
     options = json.loads((tmp_path / "run" / "options.json").read_text())
     assert options["train_folder"].startswith(str(tmp_path / "cache")) and options["test_folder"].endswith("test")
+
+
+def test_the_paper_criterion_is_recorded_with_its_components(full_run):
+    records = json.loads((full_run.run_dir / "selection.json").read_text())["stages"]
+    for record in records:
+        components = record["components"]
+        assert record["criterion"] == "paper" and set(components) == {"auc_real", "auc_fake"}
+        assert record["score"] == components["auc_real"] + components["auc_fake"]
+    assert "(AUC real + AUC fake = " in (full_run.run_dir / "log.txt").read_text()
+
+
+@pytest.mark.parametrize(("criterion", "selected"), [("paper", 1), ("fidelity", 2), ("fidelity_spread", 2)])
+def test_each_criterion_selects_its_epoch_and_records_what_it_measured(prepared, tmp_path, monkeypatch, criterion,
+                                                                        selected):
+    """Epoch 1 over-separates the generated classes (AUC on fakes 1.0, ten times the real class effect),
+    epoch 2 matches the real effect with a lower AUC on fakes, epoch 3 has twice the effect."""
+    aucs = iter([0.8, 1.0, 0.8, 0.6, 0.8, 0.9])  # per validation: real, then generated
+    effects = iter([[0.9], [9.0], [0.9], [0.95], [0.9], [1.8]])  # per validation: real, then generated
+    monkeypatch.setattr(loop_module, "classifier_auc", lambda *args: (next(aucs), 0.5))
+    monkeypatch.setattr(selection_module, "class_effects", lambda *args: next(effects))
+    config = tiny_config(train__stages=1, train__epochs_per_stage=[3, 2, 2], train__selection_start=0.0,
+                         train__selection=criterion)
+    result = train(config, prepared / "train", run_dir=tmp_path / "run", echo=False)
+    assert [s["selected_epoch"] for s in result.selections] == [selected]
+    record = json.loads((tmp_path / "run" / "selection.json").read_text())["stages"][0]
+    assert record["criterion"] == criterion and record["selected_epoch"] == selected
+    assert record["components"]["auc_fake"] == [1.0, 0.6, 0.9][selected - 1]
+    stats = _stats(tmp_path / "run")
+    if criterion != "paper":
+        assert record["components"]["effect_fake"] == [[9.0], [0.95], [1.8]][selected - 1]
+        assert [r["val_effect_gap"] for r in stats] == pytest.approx([0.9, 1 - 0.9 / 0.95, 0.5])
+    assert ("val_spread_gap" in stats[0]) == (criterion == "fidelity_spread")
+    assert [r["selection_score"] for r in stats] == pytest.approx({
+        "paper": [1.8, 1.4, 1.7], "fidelity": [-0.1, 0.8 - 0.05 / 0.95, 0.3],
+        "fidelity_spread": [0.35, 0.8 - 0.025 / 0.95, 0.55]}[criterion], abs=1e-4)
+
+
+def test_a_fidelity_run_measures_the_biomarker_and_a_resume_keeps_its_criterion(prepared, tmp_path):
+    config = tiny_config(train__stages=2, train__selection="fidelity_spread")
+    train(config, prepared / "train", run_dir=tmp_path / "run", echo=False)
+    for record in json.loads((tmp_path / "run" / "selection.json").read_text())["stages"]:
+        assert record["criterion"] == "fidelity_spread"
+        assert len(record["components"]["effect_fake"]) == 1 and len(record["components"]["spread_fake"]) == 2
+    latest = tmp_path / "run" / "latest.pt"
+    with pytest.raises(ConfigError, match=r"latest\.pt: train\.selection: the checkpoint was trained with "
+                                          r"fidelity_spread, the options now say paper"):
+        train(tiny_config(train__stages=2), prepared / "train", resume=latest, echo=False)

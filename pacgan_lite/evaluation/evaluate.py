@@ -10,8 +10,11 @@
         distances.png            FD and KID per extractor (domain, EfficientNet-Lite0, Inception if given),
                                  real-real baseline vs real-fake, per class
         ssim.png                 SSIM real-real / real-fake / fake-fake per class, MS-SSIM among fakes
-        class_fidelity.png       ventricle area per class, real vs generated
+        class_fidelity.png       ventricle area per class, real vs generated, and the fidelity ratios
+        precision_recall_density_coverage.png
+                                 k-NN precision, recall, density and coverage per feature space, per class
         memorization.png         nearest-training-image distances and the closest pairs
+        power_spectrum.png       radially averaged power spectrum, real vs generated, per class
 
 The held-out real images are the validation split for a validation run (the test set stays untouched
 while developing; the reference scored the test set even then) and the test set for a final run, whose

@@ -13,6 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..metrics.distribution import DISTANCE_METRICS
+from ..metrics.manifolds import NEAREST_NEIGHBOUR_METRICS
 from ..metrics.registry import EvaluationSets
 from ..plots import show_slice
 
@@ -152,21 +153,122 @@ def ssim_figure(ssim: dict, ms_ssim: dict | None = None) -> plt.Figure:
     return fig
 
 
+def _fidelity_ratios_text(result: dict) -> str:
+    """The class-effect and spread ratios against their targets, in one line."""
+    low, high = result["targets"]["class_effect_ratio"]
+    effects = ", ".join(f"{contrast} {value:.2f}" for contrast, value in result["class_effect_ratio"].items())
+    spreads = ", ".join(f"{name} {value:.2f}" for name, value in result["spread_ratio_per_class"].items())
+    return (f"class-effect ratio {effects} (target {low:g}-{high:g}); spread ratio {spreads} "
+            f"(target >= {result['targets']['spread_ratio_at_least']:g})")
+
+
 def class_fidelity_figure(result: dict, sets: EvaluationSets) -> plt.Figure:
-    """Ventricle area per class in real held-out and in generated images, with Cohen's d of the gap."""
+    """Ventricle area per class in real held-out images, in every real image (the reference of the ratios:
+    training and held-out) and in generated images, with Cohen's d of the gap and the fidelity ratios."""
+    reference_labels = sets.train_labels.tolist() + sets.real_labels.tolist()
+    reference_name = f"real, all ({' + '.join(result['real_reference_images']['sets'])})"
     table = pd.concat([
-        pd.DataFrame({"area": result["areas"]["real"], "images": "real",
+        pd.DataFrame({"area": result["areas"]["real"], "images": f"real, {sets.held_out}",
                       "class": [sets.class_names[k] for k in sets.real_labels.tolist()]}),
+        pd.DataFrame({"area": result["areas"]["real_reference"], "images": reference_name,
+                      "class": [sets.class_names[k] for k in reference_labels]}),
         pd.DataFrame({"area": result["areas"]["fake"], "images": "generated",
                       "class": [sets.class_names[k] for k in sets.fake_labels.tolist()]})])
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(7, 4.0))
     sns.boxplot(data=table, x="class", y="area", hue="images", order=sets.class_names, showfliers=False, ax=ax,
-                palette=["0.75", "tab:orange"])
+                palette=["0.75", "0.5", "tab:orange"])
     ax.set_ylabel("ventricle area in the slice (mm²)")
     ax.set_xlabel("")
     gaps = ", ".join(f"{name}: d = {values['cohens_d_fake_vs_real']:+.2f}"
                      for name, values in result["per_class"].items())
-    ax.set_title(f"class fidelity: generated vs real ({gaps})", fontsize=9)
+    ax.set_title(f"class fidelity: generated vs real held-out ({gaps})\n{_fidelity_ratios_text(result)}",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _nearest_neighbour_groups(results: list[dict | None]) -> tuple[dict[str, dict], list[str], int | None]:
+    """The scores of the computed ``results`` merged by group ("all", then each class), the groups that were
+    skipped (a class with too few images), and k."""
+    groups, skipped_groups, k = {}, [], None
+    for result in results:
+        if result is None or "skipped" in result:
+            continue
+        k = result["k"]
+        for group, scores in {"all": result["overall"], **result["per_class"]}.items():
+            if "skipped" in scores:
+                skipped_groups.append(group)
+            else:
+                groups.setdefault(group, {}).update(scores)
+    return groups, list(dict.fromkeys(skipped_groups)), k
+
+
+def nearest_neighbours_figure(results: dict) -> plt.Figure:
+    """k-NN precision, recall and coverage (left: fractions, with the coverage two samples of one distribution
+    would reach) and density (right: 1 for one distribution), one row per feature space, overall and per
+    class."""
+    rows = [(EXTRACTOR_NAMES[extractor], results.get(pr_name), results.get(dc_name))
+            for extractor, (pr_name, dc_name) in NEAREST_NEIGHBOUR_METRICS.items()
+            if any(name in results and "skipped" not in results[name] for name in (pr_name, dc_name))]
+    fig, axes = plt.subplots(max(1, len(rows)), 2, figsize=(10, 3.3 * max(1, len(rows))), squeeze=False,
+                             gridspec_kw={"width_ratios": [2, 1]})
+    for (label, *results), (left, right) in zip(rows, axes, strict=False):
+        groups, skipped_groups, k = _nearest_neighbour_groups(results)
+        names = list(groups)
+        if skipped_groups:
+            left.set_xlabel(f"skipped, too few images: {', '.join(skipped_groups)}", fontsize=8)
+        fractions = [key for key in ("precision", "recall", "coverage") if any(key in g for g in groups.values())]
+        width = 0.8 / max(1, len(fractions))
+        for i, (key, color) in enumerate(zip(fractions, ["tab:blue", "tab:green", "tab:orange"], strict=False)):
+            offsets = np.arange(len(names)) + (i - (len(fractions) - 1) / 2) * width
+            bars = left.bar(offsets, [groups[g].get(key, np.nan) for g in names], width, color=color, label=key)
+            left.bar_label(bars, fmt="%.2f", fontsize=7)
+            if key == "coverage":  # what two samples of one distribution reach, for these set sizes
+                left.hlines([groups[g]["coverage_expected_for_one_distribution"] for g in names],
+                            offsets - width / 2, offsets + width / 2, color="k", lw=1.5, ls="--",
+                            label="coverage of a same-law sample")
+        left.set_xticks(np.arange(len(names)), names)
+        left.set_ylim(0, 1.3)  # room for the legend above the bars
+        left.set_yticks(np.linspace(0, 1, 6))
+        left.set_ylabel("fraction")
+        left.set_title(f"{label}: k-NN precision, recall, coverage (k = {k})", fontsize=9)
+        left.legend(fontsize=7, loc="upper center", ncol=4)
+        if any("density" in g for g in groups.values()):
+            bars = right.bar(names, [groups[g].get("density", np.nan) for g in names], color="tab:purple")
+            right.bar_label(bars, fmt="%.2f", fontsize=7)
+            right.axhline(1.0, color="k", lw=1, ls="--")
+            right.set_title("density (1 = as dense as real)", fontsize=9)
+        else:
+            right.set_axis_off()
+    if not rows:
+        axes[0, 0].text(0.5, 0.5, "no nearest-neighbour metric was computed", ha="center")
+        for ax in axes[0]:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def power_spectrum_figure(result: dict) -> plt.Figure:
+    """Mean log10 radial power spectrum of real (training and held-out) and generated images against spatial
+    frequency, all images and per class, with the high-frequency band shaded and its power ratio."""
+    frequency = np.array(result["frequency_cycles_per_pixel"])
+    real, fake = result["log10_power"]["real"], result["log10_power"]["fake"]
+    ratios = {"all": result["high_frequency_ratio"]["overall"], **result["high_frequency_ratio"]["per_class"]}
+    groups = [group for group in real if real[group] is not None and fake[group] is not None]
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), sharey=True, squeeze=False)
+    reference = " + ".join(result["real_reference_images"]["sets"])
+    for ax, group in zip(axes[0], groups, strict=True):
+        ax.axvspan(*result["high_frequency_band_cycles_per_pixel"], color="0.92", zorder=0)
+        ax.plot(frequency, real[group], color="0.35", marker=".", label=f"real ({reference})")
+        ax.plot(frequency, fake[group], color="tab:orange", marker=".", label="generated")
+        ax.set_title(f"{group}: high-frequency power ratio {ratios[group]:.2f}", fontsize=9)
+        ax.set_xlabel("spatial frequency (cycles per pixel)")
+        ax.set_xlim(0, 0.5)
+    axes[0, 0].set_ylabel("log10 power (mean over images)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("radially averaged power spectrum; shaded: the high-frequency band (generated / real power)",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -205,8 +307,12 @@ def evaluation_figures(results: dict, sets: EvaluationSets) -> dict[str, plt.Fig
         made["ssim"] = ssim_figure(results["ssim"], results.get("ms_ssim_fake"))
     if "class_fidelity" in results:
         made["class_fidelity"] = class_fidelity_figure(results["class_fidelity"], sets)
+    if any(name in results for names in NEAREST_NEIGHBOUR_METRICS.values() for name in names):
+        made["precision_recall_density_coverage"] = nearest_neighbours_figure(results)
     if "memorization" in results:
         made["memorization"] = memorization_figure(results["memorization"], sets)
+    if "power_spectrum" in results:
+        made["power_spectrum"] = power_spectrum_figure(results["power_spectrum"])
     return made
 
 

@@ -38,8 +38,15 @@ def headline_table(record: dict) -> pd.DataFrame:
         ("SSIM real-fake", _value(m, "ssim", "real_fake", "overall", "mean")),
         ("SSIM fake-fake", _value(m, "ssim", "fake_fake", "overall", "mean")),
         ("MS-SSIM among generated", _value(m, "ms_ssim_fake", "overall", "mean")),
-        ("precision (domain)", _value(m, "precision_recall_domain", "precision")),
-        ("recall (domain)", _value(m, "precision_recall_domain", "recall")),
+        ("precision (domain)", _value(m, "precision_recall_domain", "overall", "precision")),
+        ("recall (domain)", _value(m, "precision_recall_domain", "overall", "recall")),
+        ("density (domain)", _value(m, "density_coverage_domain", "overall", "density")),
+        ("coverage (domain)", _value(m, "density_coverage_domain", "overall", "coverage")),
+        ("precision (EfficientNet)", _value(m, "precision_recall_efficientnet", "overall", "precision")),
+        ("recall (EfficientNet)", _value(m, "precision_recall_efficientnet", "overall", "recall")),
+        ("density (EfficientNet)", _value(m, "density_coverage_efficientnet", "overall", "density")),
+        ("coverage (EfficientNet)", _value(m, "density_coverage_efficientnet", "overall", "coverage")),
+        ("high-frequency power ratio, generated / real", _value(m, "power_spectrum", "high_frequency_ratio", "overall")),
         ("generated closer to training than any real (pixels)",
          _value(m, "memorization", "pixels_rms", "fraction_fake_closer_than_any_real")),
     ]
@@ -47,8 +54,45 @@ def headline_table(record: dict) -> pd.DataFrame:
         rows.append((f"ventricle area {name}, real (mm²)", values["real_mean_mm2"]))
         rows.append((f"ventricle area {name}, generated (mm²)", values["fake_mean_mm2"]))
         rows.append((f"Cohen's d generated vs real, {name}", values["cohens_d_fake_vs_real"]))
+    for contrast, value in (_value(m, "class_fidelity", "class_effect_ratio") or {}).items():
+        rows.append((f"class-effect ratio {contrast}, generated / real d", value))
+    for name, value in (_value(m, "class_fidelity", "spread_ratio_per_class") or {}).items():
+        rows.append((f"spread ratio {name}, generated / real std", value))
     table = pd.DataFrame([(name, value) for name, value in rows if value is not None], columns=["metric", "value"])
     return table.set_index("metric")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _fidelity_ratio_lines(m: dict) -> list[str]:
+    """The class-effect and spread ratios of the biomarker against their targets."""
+    fidelity = _value(m, "class_fidelity")
+    if not fidelity or "class_effect_ratio" not in fidelity:
+        return []
+    reference = fidelity["real_reference_images"]
+    where = " and ".join(f"{count} {name}" for name, count in reference["sets"].items())
+    low, high = fidelity["targets"]["class_effect_ratio"]
+    lines = []
+    for contrast, value in fidelity["class_effect_ratio"].items():
+        if not _is_number(value):
+            continue
+        verdict = "within" if low <= value <= high else "outside"
+        fake_d, real_d = (fidelity["class_effect_cohens_d"][contrast]["fake"],
+                          fidelity["class_effect_cohens_d_real_reference"][contrast])
+        lines.append(f"The generated class effect ({contrast}, ventricle area) is {value:.2f} times the real one "
+                     f"(d = {fake_d:.2f} against {real_d:.2f} in all {reference['n']} real images: {where}); "
+                     f"{verdict} the target of {low:g} to {high:g}.")
+    spreads = {name: value for name, value in fidelity["spread_ratio_per_class"].items() if _is_number(value)}
+    if spreads:
+        floor = fidelity["targets"]["spread_ratio_at_least"]
+        below = [name for name, value in spreads.items() if value < floor]
+        listed = ", ".join(f"{name} {value:.2f}" for name, value in spreads.items())
+        lines.append(f"Within a class, generated ventricle areas spread {listed} times as much as real ones "
+                     f"(target at least {floor:g}): "
+                     + (f"too little variety in {', '.join(below)}." if below else "the variety is reproduced."))
+    return lines
 
 
 def plain_reading(record: dict) -> str:
@@ -83,6 +127,21 @@ def plain_reading(record: dict) -> str:
             lines.append(f"Ventricle area, {contrast}: effect size d = {effect['real']:.2f} in real and "
                          f"{effect['fake']:.2f} in generated images; a generator that learned the class "
                          "difference shows a similar effect.")
+    lines += _fidelity_ratio_lines(m)
+    coverage = _value(m, "density_coverage_domain", "overall")
+    if coverage and "skipped" not in coverage:
+        lines.append(f"Coverage: {100 * coverage['coverage']:.0f}% of the real held-out images have a generated image "
+                     "among their nearest neighbours (domain features); two samples of one distribution would give "
+                     f"about {100 * coverage['coverage_expected_for_one_distribution']:.0f}%. Density "
+                     f"{coverage['density']:.2f}: about 1 when generated images are spread as the real ones are, "
+                     "above 1 when they crowd into the commonest look.")
+    spectrum = _value(m, "power_spectrum")
+    if spectrum and "skipped" not in spectrum and _is_number(spectrum["high_frequency_ratio"]["overall"]):
+        low = spectrum["high_frequency_band_cycles_per_pixel"][0]
+        lines.append(f"At the finest detail (spatial frequencies above {low:g} cycles per pixel) generated images "
+                     f"carry {spectrum['high_frequency_ratio']['overall']:.2f} times the power of real ones: well "
+                     "above 1 points to up-sampling grid patterns or noise, well below 1 to images smoother than "
+                     "real slices.")
     pixels = _value(m, "memorization", "pixels_rms")
     if pixels is not None:
         lines.append(f"{100 * pixels['fraction_fake_closer_than_any_real']:.1f}% of generated images are closer to a "
@@ -94,3 +153,4 @@ def plain_reading(record: dict) -> str:
                          "close to many training images without copying any: look at the closest pairs before "
                          "reading the fraction as memorization.")
     return "\n".join(lines)
+

@@ -72,6 +72,19 @@ class EvaluationSets:
     severity: np.ndarray | None = None
     held_out: str = "test"
 
+    def real_reference(self) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Every real image of the evaluation, training and held-out together: images ``[N_train + N_real, C, s,
+        s]``, labels ``[N_train + N_real]``, and a record of which sets and how many images per class.
+
+        The reference of a fidelity ratio (generated against real): a property of the real data, measured on
+        as many real images as the evaluation holds, so that its own sampling noise stays small.
+        """
+        labels = torch.cat([self.train_labels, self.real_labels])
+        record = {"sets": {"train": len(self.train_labels), self.held_out: len(self.real_labels)},
+                  "n": len(labels),
+                  "per_class": {name: int((labels == k).sum()) for k, name in enumerate(self.class_names)}}
+        return torch.cat([self.train_images, self.real_images]), labels, record
+
 
 @dataclass
 class EvaluationContext:

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..architecture import architecture, build_networks
 from ..checkpoint import CheckpointError, load_checkpoint, sampling_point, save_checkpoint
-from ..config import KitConfig, validate_config
+from ..config import KitConfig, TrainOptions, validate_config
 from ..data import check_dataset
 from ..devices import resolve_device
 from ..errors import ConfigError, DataError
@@ -44,7 +44,14 @@ from ..sampling import classifier_auc, generate_balanced
 from ..schedule import resolution
 from . import setup
 from .distributed import init_distributed
-from .selection import BestEpoch, first_selection_epoch, selected_epochs
+from .selection import (
+    SELECTION_FORMULAS,
+    BestEpoch,
+    first_selection_epoch,
+    selected_epochs,
+    selection_components,
+    selection_score,
+)
 from .state import noise_states, restore_rng_state, rng_state
 from .step import TrainingStep
 
@@ -257,7 +264,8 @@ class Trainer:
             raise TrainingDiverged(message)
 
     def _validate(self, fade_alpha: float) -> dict:
-        """Set-level AUC of D's class head on real val images and on balanced fixed-seed fakes."""
+        """Score the epoch by ``train.selection`` (see :mod:`.selection`) from the set-level AUC of D's class
+        head on real val images and on balanced fixed-seed fakes (and the fidelity criteria's biomarker)."""
         o, stage = self.options, self.stage
         auc_real, ce_real = classifier_auc(self.D, self.val_images, self.val_labels, stage, fade_alpha,
                                            o.eval_batch_size, self.device)
@@ -265,10 +273,13 @@ class Trainer:
                                                fade_alpha, o.sample_seed + 1, o.eval_batch_size, self.device)
         auc_fake, ce_fake = classifier_auc(self.D, fakes, fake_labels, stage, fade_alpha, o.eval_batch_size,
                                            self.device)
-        score = self.dist.from_main(auc_real + auc_fake)  # every rank selects the same epoch
-        improved = self.best.offer(self.epoch, score, self.step.state())
-        return {"val_auc_real": auc_real, "val_auc_fake": auc_fake, "val_class_real": ce_real,
-                "val_class_fake": ce_fake, "selection_score": score, "best_so_far": improved}
+        components = selection_components(o.selection, auc_real, auc_fake, (self.val_images, self.val_labels),
+                                          (fakes, fake_labels), len(self.class_names))
+        score = self.dist.from_main(selection_score(o.selection, components))  # every rank selects the same epoch
+        improved = self.best.offer(self.epoch, score, self.step.state(), components)
+        measured = {f"val_{name}": value for name, value in components.items()}
+        return {**measured, "val_class_real": ce_real, "val_class_fake": ce_fake, "selection_score": score,
+                "best_so_far": improved}
 
     def _sampling_generator(self) -> torch.nn.Module:
         return self.G if self.G_ema is None else self.G_ema
@@ -279,17 +290,19 @@ class Trainer:
         stage, stage_epochs = self.stage, self.stage_epochs[self.stage]
         self._save("final", self._sampling_point_now())
         if self.best.snapshot is None:  # no validation (or no finite score): keep the last epoch
-            selected, score = stage_epochs, None
+            selected, score, components = stage_epochs, None, None
             if self.best.history:
                 self.log.log(f"warning: stage {stage}: no validation score was finite (does the val split hold "
                              "every class? see the Split and Label columns of labels.csv); the last epoch is kept")
         else:
-            selected, score = self.best.epoch, self.best.score
+            selected, score, components = self.best.epoch, self.best.score, self.best.components
             self.step.load_state(self.best.snapshot)
+        criterion = self.options.selection
         self.log.log(f"stage {stage} ({resolution(stage)} px): selected epoch {selected} of {stage_epochs}"
-                     + ("" if score is None else f" (AUC real + fake = {score:.4f})"))
+                     + ("" if score is None else f" ({SELECTION_FORMULAS[criterion]} = {score:.4f})"))
         self.selections.append({"stage": stage, "resolution": resolution(stage), "selected_epoch": selected,
-                                "epochs": stage_epochs, "score": score})
+                                "epochs": stage_epochs, "score": score, "criterion": criterion,
+                                "components": components})
         per_epoch = self._images_per_epoch()
         fade_alpha = self.schedule.at(stage, selected * per_epoch, per_epoch).fade_alpha
         if self.folder is not None:
@@ -349,7 +362,7 @@ class Trainer:
 
     # The options that decide where a run stands and what it selects; a resume must keep them.
     RESUME_FIXED = ("epochs_per_stage", "batch_sizes", "critic_iterations", "fade_fraction", "selection_start",
-                    "final_mode")
+                    "selection", "final_mode")
 
     def _check_resumed_schedule(self, path: Path, payload: dict) -> None:
         if "position" not in payload:
@@ -362,7 +375,8 @@ class Trainer:
                               f"{ranks}); each keeps its own random stream")
         saved = payload["options"]["train"]
         for name in self.RESUME_FIXED:
-            now, then = getattr(self.options, name), saved[name]
+            # An option newer than the checkpoint had its default value then.
+            now, then = getattr(self.options, name), saved.get(name, getattr(TrainOptions(), name))
             if _plain(now) != _plain(then):
                 raise ConfigError(path, f"train.{name}", f"the checkpoint was trained with {then}, the options "
                                   f"now say {now}", f"resume with the run's options (its {OPTIONS_FILE}), or "

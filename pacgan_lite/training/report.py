@@ -25,5 +25,5 @@ def parameter_table(generator: Generator, discriminator: Discriminator, channels
 def network_table(model_options, n_classes: int, image_channels: int) -> pd.DataFrame:
     """:func:`parameter_table` for the networks the trainer builds from ``config.model``."""
     generator, discriminator = build_networks(architecture(model_options, n_classes, image_channels))
-    channels = stage_channels(model_options.base_channels, model_options.channel_factors)
+    channels = stage_channels(model_options.base_channels, model_options.channel_factors, model_options.min_channels)
     return parameter_table(generator, discriminator, channels)

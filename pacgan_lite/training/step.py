@@ -2,13 +2,18 @@
 
 The fakes use **the labels of the real batch** (as the reference), with a fresh z for every critic
 iteration and for the generator update. The critic is frozen (``requires_grad_(False)``) during the
-generator update, so the generator loss leaves no gradient on it.
+generator update, so the generator loss leaves no gradient on it. Both losses take the critic's conditioning
+(``model.conditioning``, which the critic was built with) and, with ``train.augment``, a differentiable
+augmentation of every image the critic sees (:mod:`pacgan_lite.augment`). The augmentation draws from the
+noise generator, which the checkpoint saves per DDP rank, so a resume stays exact; with no augmentation
+nothing is drawn, so the paper's run is unchanged.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..augment import make_augment
 from ..config import TrainOptions
 from ..layers import use_custom_gradients
 from ..losses import critic_loss, generator_loss
@@ -27,7 +32,8 @@ class TrainingStep:
         options: the ``train`` options.
         precision: autocast and loss scaling of the device.
         dist: this process's place in a DDP run.
-        noise_rng: the generator of z and of the gradient-penalty interpolation weights, on the device.
+        noise_rng: the generator of z, of the gradient-penalty interpolation weights and of the augmentation,
+            on the device.
     """
 
     def __init__(self, G, D, G_ema, options: TrainOptions, precision: setup.Precision, dist: DistributedContext,
@@ -36,6 +42,7 @@ class TrainingStep:
         for net in (G, D):
             use_custom_gradients(net, options.custom_gradients)
         self.options, self.precision, self.dist, self.noise_rng = options, precision, dist, noise_rng
+        self.augment = make_augment(options, noise_rng)
         self.G_train, self.D_train = (dist.wrap(net, precision.device) for net in (G, D))
         self.scalers = [torch.amp.GradScaler(precision.device.type, enabled=precision.needs_scaler)
                         for _ in range(2)]
@@ -65,6 +72,7 @@ class TrainingStep:
         Returns the detached loss terms, ``critic_*`` (of the last critic iteration) and ``generator_*``.
         """
         weights, stage, fade_alpha = self.options.loss, point.stage, point.fade_alpha
+        conditioning = self.D.conditioning
         scaler_G, scaler_D = self.scalers
         for _ in range(point.critic_iterations):
             with self.precision.autocast():
@@ -73,7 +81,7 @@ class TrainingStep:
                 loss_D, critic_terms = critic_loss(
                     self.D_train, real, fake, labels, stage, fade_alpha, weights, rng=self.noise_rng,
                     gradient_penalty_interval=self.options.gradient_penalty_interval,
-                    critic_step=self.critic_steps)
+                    critic_step=self.critic_steps, conditioning=conditioning, augment=self.augment)
             self.opt_D.zero_grad(set_to_none=True)
             scaler_D.scale(loss_D).backward()
             scaler_D.step(self.opt_D)
@@ -82,7 +90,8 @@ class TrainingStep:
         self.D.requires_grad_(False)
         with self.precision.autocast():
             fake = self.G_train(self._z(len(labels)), labels, stage, fade_alpha)
-            loss_G, generator_terms = generator_loss(self.D, fake, labels, stage, fade_alpha, weights)
+            loss_G, generator_terms = generator_loss(self.D, fake, labels, stage, fade_alpha, weights,
+                                                     conditioning=conditioning, augment=self.augment)
         self.opt_G.zero_grad(set_to_none=True)
         scaler_G.scale(loss_G).backward()
         scaler_G.step(self.opt_G)

@@ -1,0 +1,120 @@
+"""Grid files (good and bad), the per-run notebook's parameters, and the comparison of variants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pacgan_lite.errors import ConfigError
+from pacgan_lite.notebooks import declared_parameters
+from pacgan_lite.sweep import PROFILE_GRIDS, read_grid
+from pacgan_lite.sweep.compare import differences, reading
+from pacgan_lite.sweep.execute import RUN_NOTEBOOK
+from pacgan_lite.sweep.grid import GRID_DIR
+
+GOOD = {"profile": "smoke", "seeds": [0, 1],
+        "variants": [{"name": "full"}, {"name": "no-ema", "set": {"train.ema": False}}]}
+
+
+def _write(tmp_path, grid: dict):
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in GRID_DIR.glob("*.yaml")))
+def test_committed_grids_read_and_start_from_the_full_pacgan(name):
+    grid = read_grid(name)
+    assert grid.reference == "full" and grid.variants[0].overrides == {}
+    assert len(grid.seeds) >= (1 if name == "smoke" else 2)
+    assert grid.evaluation["held_out"] == "test"
+
+
+def test_each_profile_names_a_grid_for_notebook_04():
+    assert {name: read_grid(grid).name for name, grid in PROFILE_GRIDS.items()} == PROFILE_GRIDS
+
+
+def test_a_good_grid_gives_each_run_its_options_and_seed(tmp_path):
+    grid = read_grid(_write(tmp_path, {**GOOD, "overrides": {"train.stages": 3}, "evaluation": {"held_out": "test"}}))
+    config = grid.config(grid.variants[1], 1, {"train.samples_per_class": 2})
+    assert (config.train.ema, config.train.seed, config.train.stages) == (False, 1, 3)
+    assert (config.train.samples_per_class, config.evaluation.held_out) == (2, "test")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"variants": [{"name": "full"}, {"name": "x", "set": {"train.emma": True}}]},
+     r"variants\[1\]\.set\.train\.emma: unknown option\. Fix: valid options here: .*ema"),
+    ({"variants": [{"name": "full"}, {"name": "x", "set": {"train.ema": "yes"}}]},
+     r"variants\[1\]\.set\.train\.ema: expected bool"),
+    ({"overrides": {"train.stages": 9}}, r"overrides\.train\.stages: must be in 1\.\.7"),
+    ({"evaluation": {"held_out": "train"}}, r"evaluation\.held_out: unknown split 'train'"),
+    ({"seeds": None}, r"seeds: expected a list of integers >= 0"),
+    ({"seeds": [0, 0]}, r"seeds: repeats a seed"),
+    ({"variants": [{"name": "full"}, {"name": "full", "set": {"train.ema": True}}]},
+     r"variants\[1\]\.name: duplicate variant name 'full'\. Fix: give each variant its own name"),
+    ({"variants": [{"name": "a/b"}]}, r"variants\[0\]\.name: expected a name of letters"),
+    ({"variants": [{"name": "full", "sett": {}}]}, r"variants\[0\]\.sett: unknown field"),
+    ({"variants": [{"name": "full", "set": {"train.seed": 3}}]}, r"variants\[0\]\.set\.train\.seed: is set by `seeds`"),
+    ({"profile": "smok"}, r"profile: no such profile or file: smok"),
+    ({"data": "no/such/folder"}, r"data: 'no/such/folder' is not a prepared folder"),
+    ({"sedes": [0]}, r"sedes: unknown field\. Fix: a grid has the fields"),
+])
+def test_a_bad_grid_names_the_file_the_field_and_the_fix(tmp_path, change, message):
+    path = _write(tmp_path, {**GOOD, **change})
+    with pytest.raises(ConfigError, match=message) as caught:
+        read_grid(path)
+    assert caught.value.path == path.resolve()
+
+
+@pytest.mark.parametrize("missing", ["profile", "seeds", "variants"])
+def test_a_missing_field_is_named(tmp_path, missing):
+    path = _write(tmp_path, {key: value for key, value in GOOD.items() if key != missing})
+    with pytest.raises(ConfigError, match=rf"grid\.yaml: {missing}: missing\. Fix: add `{missing}:`"):
+        read_grid(path)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[1, 2]", r"grid\.yaml: \(whole file\): must be a mapping of fields"),
+    ("seeds: [0", r"grid\.yaml: \(whole file\): not valid YAML"),
+])
+def test_a_grid_file_that_is_not_a_mapping_is_refused(tmp_path, text, message):
+    (tmp_path / "grid.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        read_grid(tmp_path / "grid.yaml")
+
+
+def test_an_unknown_grid_name_lists_the_named_grids():
+    with pytest.raises(ConfigError, match=r"no such grid or file\. Fix: give one of demo, fidelity, paper, smoke, teaching"):
+        read_grid("smoek")
+
+
+def test_the_run_notebook_declares_what_the_sweep_passes():
+    assert set(declared_parameters(RUN_NOTEBOOK)) == {"PROFILE", "OVERRIDES", "TRAIN_DATA", "TEST_DATA", "RUN_DIR"}
+
+
+RESULTS = pd.DataFrame({"variant": ["full", "full", "a", "a", "b", "b"], "seed": [0, 1, 0, 1, 0, 1],
+                        "critic AUC, real held-out": [0.70, 0.72, 0.80, 0.82, 0.70, 0.74]})
+
+
+# With two seeds a group's resampled mean takes 3 values, the extreme ones with probability 1/4 each, so the
+# 2.5% tails of the difference fall on its extremes: every resample of a above every one of full.
+@pytest.mark.parametrize(("variant", "difference", "low", "high"), [
+    ("a", 0.10, 0.08, 0.12),
+    ("b", 0.01, -0.02, 0.04),  # the seeds overlap: the interval holds 0
+])
+def test_differences_are_means_minus_the_reference_with_bootstrap_bounds(variant, difference, low, high):
+    diffs = differences(RESULTS, ["critic AUC, real held-out"], "full").set_index("variant")
+    row = diffs.loc[variant]
+    assert np.allclose([row["difference"], row["low"], row["high"]], [difference, low, high])
+    assert (row["n_variant"], row["n_reference"]) == (2, 2)
+
+
+@pytest.mark.parametrize(("results", "expected"), [
+    (RESULTS, "moved beyond the seeds' spread by a +0.1"),
+    (RESULTS[RESULTS["seed"] == 0], "the numbers show only that the sweep runs"),
+])
+def test_the_reading_says_what_moved_and_what_one_seed_cannot_say(results, expected):
+    diffs = differences(results, ["critic AUC, real held-out"], "full")
+    assert expected in reading(diffs, results, "full")
