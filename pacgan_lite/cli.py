@@ -184,7 +184,7 @@ def _sweep(args: argparse.Namespace) -> None:
     print(f"table of {len(results)} runs in {out} (results.csv, summary.csv, differences.csv, figures/)")
     failed = results.loc[results["state"] == "failed", "run"]
     if len(failed):
-        print(f"failed: {', '.join(failed)} (see their failure.json; --retry-failed runs them again)")
+        print(f"failed: {', '.join(failed)} (their run folders record why; --retry-failed runs them again)")
         raise SystemExit(1)
 
 

@@ -5,7 +5,7 @@
     variant, seed, run, state, reason    the run and where it stands (see :mod:`.runs`)
     held_out                             the split the evaluation compared with
     <headline metric> ...                every number of :func:`~pacgan_lite.evaluation.summary.headline_table`
-    images_per_second                    trained images over the seconds of the training epochs (stats.jsonl)
+    images_per_second                    trained images over the seconds of the training epochs (the run's stats)
     train_seconds                        those seconds (training steps only)
     wall_seconds                         the run's attempts that ended, start to end (training, evaluation,
                                          notebook), from the sweep's log; a killed attempt is not counted

@@ -92,7 +92,7 @@ def execute_run(task: RunTask, device: str | None = None) -> RunOutcome:
 
 @contextmanager
 def failures_recorded(run: RunFolder) -> Iterator[None]:
-    """Write an error raised inside the block to the run's ``failure.json`` (unless the trainer already
+    """Write an error raised inside the block to the run folder's failure record (unless the trainer already
     did, with its stage and epoch), so the sweep reads the run as failed; the error propagates."""
     try:
         yield

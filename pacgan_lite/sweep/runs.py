@@ -13,7 +13,7 @@
 
 A run's state is read through :class:`RunFolder` only. A run is
 
-* ``done``: training complete and evaluated (``evaluation/metrics.json``): skipped;
+* ``done``: training complete and evaluated (its evaluation's metrics file): skipped;
 * ``failed``: the run folder records a failure (training or evaluation raised): skipped and reported,
   run again (resumed from its latest checkpoint) on request;
 * ``to do``: not started, stopped part-way (resumed from its latest checkpoint), or trained but not yet
