@@ -132,3 +132,16 @@ def test_kid_of_two_whole_sets_reports_no_spread():
     context.options = MetricOptions(kid_subset_size=50, kid_subsets=10)  # larger than the 20-image halves
     result = compute_metrics(context, ["kid_domain"])["kid_domain"]["overall"]
     assert result["real_real"]["std"] is None and result["real_real"]["subset_size"] == 20
+
+
+@pytest.mark.parametrize(("draw", "message"), [
+    (figures.distances_figure, "no distance was computed"),
+    (figures.nearest_neighbours_figure, "no nearest-neighbour metric was computed"),
+])
+def test_a_figure_with_nothing_computed_says_so(draw, message):
+    import matplotlib.pyplot as plt
+
+    figure = draw({"fd_domain": {"skipped": "too few images"}})
+    texts = [text.get_text() for ax in figure.axes for text in ax.texts]
+    assert message in texts and not any(ax.axison for ax in figure.axes)
+    plt.close(figure)

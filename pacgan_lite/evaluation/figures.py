@@ -112,11 +112,16 @@ def distances_figure(results: dict) -> plt.Figure:
             ax.set_xlabel("")
             ax.legend(fontsize=8)
     if not rows:
-        axes[0, 0].text(0.5, 0.5, "no distance was computed", ha="center")
-        for ax in axes[0]:
-            ax.set_axis_off()
+        _nothing_computed(axes[0], "no distance was computed")
     fig.tight_layout()
     return fig
+
+
+def _nothing_computed(axes, message: str) -> None:
+    """A row of empty axes that says why the figure has nothing to show."""
+    axes[0].text(0.5, 0.5, message, ha="center")
+    for ax in axes:
+        ax.set_axis_off()
 
 
 def ssim_figure(ssim: dict, ms_ssim: dict | None = None) -> plt.Figure:
@@ -242,9 +247,7 @@ def nearest_neighbours_figure(results: dict) -> plt.Figure:
         else:
             right.set_axis_off()
     if not rows:
-        axes[0, 0].text(0.5, 0.5, "no nearest-neighbour metric was computed", ha="center")
-        for ax in axes[0]:
-            ax.set_axis_off()
+        _nothing_computed(axes[0], "no nearest-neighbour metric was computed")
     fig.tight_layout()
     return fig
 
