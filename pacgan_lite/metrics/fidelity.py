@@ -63,7 +63,8 @@ def ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator)
 
 
-def _std(values: np.ndarray) -> float:
+def sample_std(values: np.ndarray) -> float:
+    """Standard deviation (ddof 1) of ``values [N]``; NaN for fewer than 2 values."""
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
 
@@ -90,9 +91,9 @@ def fidelity_ratios(real_values: np.ndarray, real_labels: np.ndarray, fake_value
     return {
         "class_effect_ratio": {contrast: ratio(fake_d[contrast], real_d[contrast]) for contrast in contrasts},
         "class_effect_cohens_d_real_reference": real_d,
-        "spread_ratio_per_class": {name: ratio(_std(fake[c]), _std(real[c])) for c, name in enumerate(class_names)},
+        "spread_ratio_per_class": {name: ratio(sample_std(fake[c]), sample_std(real[c])) for c, name in enumerate(class_names)},
         "real_reference_per_class": {name: {"mean": float(real[c].mean()) if len(real[c]) else math.nan,
-                                            "std": _std(real[c]), "n": len(real[c])}
+                                            "std": sample_std(real[c]), "n": len(real[c])}
                                      for c, name in enumerate(class_names)},
     }
 

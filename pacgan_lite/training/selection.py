@@ -37,7 +37,7 @@ import torch
 
 from ..checkpoint import cpu_copy
 from ..errors import ConfigError
-from ..metrics.fidelity import cohens_d, ventricle_areas
+from ..metrics.fidelity import cohens_d, sample_std, ventricle_areas
 from ..run_folder import SELECTION_FILE, RunFolder
 
 # What each criterion of config.SELECTION_CRITERIA computes, for the log.
@@ -62,8 +62,7 @@ def class_effects(areas: np.ndarray, labels: np.ndarray, n_classes: int) -> list
 
 def class_spreads(areas: np.ndarray, labels: np.ndarray, n_classes: int) -> list[float]:
     """Standard deviation (ddof 1) of ``areas [N]`` in each class; NaN for a class of fewer than 2."""
-    return [float(areas[labels == k].std(ddof=1)) if (labels == k).sum() >= 2 else math.nan
-            for k in range(n_classes)]
+    return [sample_std(areas[labels == k]) for k in range(n_classes)]
 
 
 def fidelity_terms(criterion: str, real_areas: np.ndarray, real_labels: np.ndarray, fake_areas: np.ndarray,
