@@ -24,6 +24,7 @@ OPTION_FLAGS = {
     "evaluate": ("evaluation", {"held_out": "held_out", "synthetic_per_class": "synthetic_per_class",
                                 "metrics": "metrics", "inception_weights": "inception_weights",
                                 "seed": "metric.seed"}),
+    "utility": ("utility", {"resolution": "resolution", "seeds": "seeds"}),
 }
 
 
@@ -140,6 +141,24 @@ def _evaluate(args: argparse.Namespace) -> None:
     for name, value in result.metrics.items():
         print(f"{name}: {'skipped (' + value['skipped'] + ')' if 'skipped' in value else 'done'}")
     print(f"metrics and figures written to {result.folder}")
+
+
+def _utility(args: argparse.Namespace) -> None:
+    from .run_folder import RunFolder
+    from .utility import run_utility
+    from .utility.options import utility_options
+    from .utility.reading import plain_reading
+
+    options = utility_options(RunFolder(args.run), args.profile, [*args.set, *(
+        f"utility.{option}={json.dumps(list(value) if isinstance(value, list) else value)}"
+        for option, value in _given_options(args).items())])
+    result = run_utility(args.run, options, final_run=args.final_run, device=args.device, echo=not args.quiet)
+    columns = ["group", "setting", "n_seeds", "auc", "auc_low", "auc_high", "auc_seed_std", "balanced_accuracy"]
+    print(result.summary[columns].round(3).to_string(index=False))
+    print(result.comparisons[["setting", "difference", "difference_low", "difference_high", "reading"]]
+          .round(3).to_string(index=False))
+    print(plain_reading(result.record))
+    print(f"tables and figures written to {result.folder}")
 
 
 def _import_reference(args: argparse.Namespace) -> None:
@@ -364,6 +383,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=_at_least(0), help="seed of the generated images and the metrics")
     evaluate.add_argument("--device", default="auto")
     evaluate.set_defaults(func=_evaluate)
+
+    utility = commands.add_parser("utility", help="does synthetic data help? a plain classifier trained on real, "
+                                  "synthetic, mixed and imbalanced sets, and the critic, on the real test images; "
+                                  "writes <run>/utility/", formatter_class=_showing_option_defaults("utility"))
+    utility.add_argument("--run", type=_absolute, required=True, help="a complete validation run folder")
+    utility.add_argument("--final-run", type=_absolute, help="its final-protocol run (train.final_mode, "
+                         "train.selection_from = the run) for setting e; default: found beside the run, or trained")
+    utility.add_argument("--profile", help="take the utility options of this profile (default: the run's own "
+                         "profile)")
+    utility.add_argument("--resolution", type=_at_least(4), help="side of the classifier's images")
+    utility.add_argument("--seeds", type=_at_least(0), nargs="+", help="one classifier per setting and seed")
+    utility.add_argument("--set", type=_set_option, action="append", default=[], metavar="KEY=VALUE",
+                         help="an option of the study, e.g. utility.synthetic_amounts=[1,2]")
+    utility.add_argument("--device", default="cpu", help="where the generator and the critics run")
+    utility.add_argument("--quiet", action="store_true", help="no line per trained classifier")
+    utility.set_defaults(func=_utility)
 
     import_ref = commands.add_parser("import-reference", help="convert the reference PACGAN's generator_best.pt "
                                      "and discriminator_best.pt into a kit checkpoint")

@@ -33,7 +33,7 @@ import yaml
 from .cohort.params import CohortParams, CohortParamsError
 from .errors import ConfigError
 from .losses import ACGAN, CONDITIONINGS, LossWeights
-from .schedule import MAX_STAGES, PER_STAGE_FIELDS, resolution
+from .schedule import MAX_STAGES, PER_STAGE_FIELDS, resolution, skip_problem
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
@@ -107,7 +107,7 @@ class TrainOptions:
     """
 
     stages: int = 7  # stages to train: 4 -> 4 * 2**(stages - 1) px
-    epochs_per_stage: tuple[int, ...] = (100,) * 7
+    epochs_per_stage: tuple[int, ...] = (100,) * 7  # leading 0s skip stages (no progressive growing)
     batch_sizes: tuple[int, ...] = (32, 32, 32, 16, 16, 16, 16)  # global batch (split over DDP ranks)
     critic_iterations: tuple[int, ...] = (1, 1, 1, 1, 1, 2, 2)
     fade_fraction: float = 0.5  # fade_alpha reaches 1 after this fraction of a stage's images
@@ -211,6 +211,76 @@ class EvaluationOptions:
 
 
 @dataclass(frozen=True)
+class ClassifierOptions:
+    """The plain classifier of the utility study (:mod:`pacgan_lite.utility.classifier`): MONAI's 2D ResNet.
+
+    The defaults are ResNet-18 (basic blocks, two per level, 64 to 512 channels), the usual baseline of
+    AD/CN classification from 2D slices; a profile narrows it for a CPU.
+
+    Attributes:
+        widths: channels of the four residual levels.
+        blocks: residual blocks of each of the four levels.
+        batch_size: images per Adam step.
+        learning_rate, weight_decay: Adam's step size and its L2 penalty.
+        max_epochs: at most this many passes over the training set.
+        patience: stop after this many epochs without a better validation AUC; the best epoch's weights
+            are restored.
+        augment: augment every training image (small affine, intensity); the copies made by oversampling
+            are always augmented.
+        augment_rotation_degrees, augment_scale, augment_translation: the affine's largest rotation,
+            relative scale change and shift (a fraction of the side).
+        augment_brightness, augment_contrast: the largest intensity shift and contrast change.
+    """
+
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 100
+    patience: int = 10
+    augment: bool = True
+    augment_rotation_degrees: float = 5.0
+    augment_scale: float = 0.05
+    augment_translation: float = 0.05
+    augment_brightness: float = 0.1
+    augment_contrast: float = 0.1
+
+
+@dataclass(frozen=True)
+class UtilityOptions:
+    """What :func:`pacgan_lite.utility.run_utility` measures: does synthetic data help a plain classifier?
+
+    Every setting is scored on the same real test images (see :mod:`pacgan_lite.utility.settings`).
+
+    Attributes:
+        resolution: side of the classifier's images (the run must have a finished stage at it).
+        seeds: one classifier per setting and seed (initial weights, batch order, augmentation, and the
+            generated images' latent vectors).
+        synthetic_amounts: (b) synthetic-only training sets, as many images as this times the real
+            training set, in its class proportions.
+        synthetic_ratios: (c) the real training set plus this many synthetic images per real image.
+        imbalance_ratio: (d) images of ``minority_class`` per image of the other class (0.25: 1 AD : 4 CN).
+        minority_class: the class made scarce in (d) (1 = AD in the embedded cohort).
+        critic: (e) also score the critic as the classifier (the paper's approach), final protocol.
+        bootstrap_resamples: resamples of the test images (and seeds) for every interval.
+        batch_size: images per forward pass when generating and predicting.
+        classifier: the network and its training.
+    """
+
+    resolution: int = 256
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    synthetic_amounts: tuple[float, ...] = (1.0, 2.0, 4.0)
+    synthetic_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    imbalance_ratio: float = 0.25
+    minority_class: int = 1
+    critic: bool = True
+    bootstrap_resamples: int = 1000
+    batch_size: int = 64
+    classifier: ClassifierOptions = field(default_factory=ClassifierOptions)
+
+
+@dataclass(frozen=True)
 class KitConfig:
     """All options of a kit run and of its evaluation, grouped in sections."""
 
@@ -222,6 +292,7 @@ class KitConfig:
     model: ModelOptions = field(default_factory=ModelOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
     evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)
+    utility: UtilityOptions = field(default_factory=UtilityOptions)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -244,6 +315,12 @@ AT_LEAST = {
     "evaluation.synthetic_per_class": 2,
     "evaluation.batch_size": 1,
     "evaluation.metric.seed": 0,
+    "utility.minority_class": 0,
+    "utility.bootstrap_resamples": 10,
+    "utility.batch_size": 1,
+    "utility.classifier.batch_size": 2,  # batch normalisation needs two images
+    "utility.classifier.max_epochs": 1,
+    "utility.classifier.patience": 1,
 }
 
 
@@ -474,6 +551,7 @@ def _findings(config: KitConfig) -> Iterator[_Finding]:
     yield from _train_findings(config.train)
     yield from _cross_section_findings(config)
     yield from _evaluation_findings(config.evaluation)
+    yield from _utility_findings(config.utility)
 
 
 def _section_findings(options, section: str) -> Iterator[_Finding]:
@@ -485,6 +563,8 @@ def _section_findings(options, section: str) -> Iterator[_Finding]:
         yield from _train_findings(options)
     elif section == "evaluation":
         yield from _evaluation_findings(options)
+    elif section == "utility":
+        yield from _utility_findings(options)
 
 
 def _type_findings(options, prefix: str) -> Iterator[_Finding]:
@@ -531,6 +611,15 @@ def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
             yield _Finding(f"train.{name}", f"has {len(values)} entries, fewer than train.stages = {train.stages}",
                            f"give at least {train.stages} entries (one per stage), or lower train.stages",
                            ("train.stages",))
+        elif name == "epochs_per_stage":  # leading stages may be skipped (0 epochs): no progressive growing
+            if min(values[:train.stages]) < 0:
+                yield _Finding(f"train.{name}", f"must hold integers >= 0, got {list(values)}",
+                               "give 0 (a skipped leading stage) or more epochs for each stage")
+            elif bad := skip_problem(values[:train.stages]):
+                problem, fix = bad
+                if len(values) > train.stages:
+                    problem += f" (the first {train.stages} entries: train.stages = {train.stages})"
+                yield _Finding(f"train.{name}", problem, fix, ("train.stages",))
         elif min(values[:train.stages]) < 1:
             yield _Finding(f"train.{name}", f"must hold positive integers, got {list(values)}",
                            "give 1 or more for each stage")
@@ -609,6 +698,65 @@ def _evaluation_findings(evaluation: EvaluationOptions) -> Iterator[_Finding]:
     if evaluation.held_out not in HELD_OUT_SPLITS:
         yield _Finding("evaluation.held_out", f"unknown split {evaluation.held_out!r}",
                        f"use one of {', '.join(HELD_OUT_SPLITS)}")
+
+
+# Classifier augmentation strengths: option -> (at least, at most, what it is)
+CLASSIFIER_AUGMENT_RANGES = {
+    "augment_rotation_degrees": (0.0, 45.0, "the largest rotation in degrees"),
+    "augment_scale": (0.0, 0.5, "the largest relative change of scale"),
+    "augment_translation": (0.0, 0.5, "the largest shift as a fraction of the side"),
+    "augment_brightness": (0.0, 1.0, "the largest intensity shift"),
+    "augment_contrast": (0.0, 1.0, "the largest change of the contrast factor"),
+}
+
+
+def _utility_findings(utility: UtilityOptions) -> Iterator[_Finding]:
+    side = utility.resolution
+    if side < 4 or side > resolution(MAX_STAGES - 1) or side & (side - 1):
+        yield _Finding("utility.resolution", f"must be a power of two from 4 to {resolution(MAX_STAGES - 1)}, "
+                       f"got {side}", "give a resolution the run trained, e.g. 64")
+    if not utility.seeds or min(utility.seeds) < 0 or len(set(utility.seeds)) < len(utility.seeds):
+        yield _Finding("utility.seeds", f"must be distinct integers >= 0, at least one, got {list(utility.seeds)}",
+                       "give e.g. [0, 1, 2] (three or more for a spread over seeds)")
+    for name in ("synthetic_amounts", "synthetic_ratios"):
+        values = getattr(utility, name)
+        if not all(math.isfinite(value) and value > 0 for value in values):
+            yield _Finding(f"utility.{name}", f"must hold positive numbers, got {list(values)}",
+                           "give multiples of the real training set, e.g. [1, 2], or [] to leave the setting out")
+    if not 0.0 < utility.imbalance_ratio < 1.0:
+        yield _Finding("utility.imbalance_ratio", f"must be in (0, 1), got {utility.imbalance_ratio}",
+                       "give the minority images per majority image, e.g. 0.25 for 1 : 4")
+    classifier = utility.classifier
+    for name in ("widths", "blocks"):  # MONAI's ResNet has four levels
+        if len(getattr(classifier, name)) != 4:
+            yield _Finding(f"utility.classifier.{name}", f"has {len(getattr(classifier, name))} entries, the "
+                           f"ResNet has 4 levels", "give four numbers, one per level (ResNet-18: widths "
+                           "[64, 128, 256, 512], blocks [2, 2, 2, 2])")
+    if min(classifier.widths) < 1 or min(classifier.blocks) < 1:
+        yield _Finding("utility.classifier.widths", f"widths {list(classifier.widths)} and blocks "
+                       f"{list(classifier.blocks)} must be positive", "give 1 or more for each level")
+    if not (math.isfinite(classifier.learning_rate) and classifier.learning_rate > 0):
+        yield _Finding("utility.classifier.learning_rate", f"must be a positive number, got "
+                       f"{classifier.learning_rate}", "give Adam's step size, above 0")
+    if not (math.isfinite(classifier.weight_decay) and classifier.weight_decay >= 0):
+        yield _Finding("utility.classifier.weight_decay", f"must be a finite number >= 0, got "
+                       f"{classifier.weight_decay}", "give 0 (none) or an L2 weight")
+    for name, (low, high, what) in CLASSIFIER_AUGMENT_RANGES.items():
+        value = getattr(classifier, name)
+        if not (math.isfinite(value) and low <= value <= high):
+            yield _Finding(f"utility.classifier.{name}", f"must be in [{low:g}, {high:g}], got {value}", f"give {what}")
+
+
+def config_from_dict(tree: Mapping, source: str) -> KitConfig:
+    """A configuration from its plain nested dict (:meth:`KitConfig.to_dict`, e.g. the ``config`` of a run's
+    options), checked as :func:`load_profile` checks a profile; ``source`` names it in errors. Options the
+    dict lacks keep their defaults (a run trained before they existed)."""
+    tree_now = dataclasses.asdict(KitConfig())
+    sources: dict[str, str] = {}
+    _merge(KitConfig, tree_now, dict(tree), source, "", sources)
+    config = _build(KitConfig, tree_now, sources, "")
+    validate_config(config, sources)
+    return config
 
 
 def _is_device(name: str) -> bool:

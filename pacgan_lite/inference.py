@@ -153,7 +153,7 @@ def model_for_size(model: LoadedModel, size: int | None) -> LoadedModel:
 
     Raises:
         InputError: ``size`` is not a resolution of the run up to this checkpoint, or its checkpoint is
-            not beside this one.
+            not beside this one (or the run skipped that stage: 0 epochs, no checkpoint).
     """
     if size is None or size == model.resolution:
         return model
@@ -165,7 +165,8 @@ def model_for_size(model: LoadedModel, size: int | None) -> LoadedModel:
     sibling = RunFolder.of_checkpoint(model.path).checkpoint(sizes.index(size))
     if not sibling.is_file():
         raise InputError(model.path, "size", f"{size} px needs the weights selected at that stage "
-                         f"({sibling.name}), which are not beside this checkpoint",
+                         f"({sibling.name}), which are not beside this checkpoint (a run that skipped the stage, "
+                         "with 0 epochs, has none)",
                          f"give that checkpoint of the run, or generate at {model.resolution} px")
     return load_model(sibling, str(model.device))
 

@@ -13,10 +13,22 @@ Every training run gets its own folder (``runs/<5-digit id>-<profile>-<mode>/``)
     stage<s>-final.pt       the last epoch of stage s
     stage<s>-best.pt        the selected epoch of stage s (the next stage starts from it)
     evaluation/metrics.json every metric of the evaluation, with its figures beside it
+    utility/                does synthetic data help a plain classifier? (pacgan-lite utility)
+        utility.json        every number, the options and the runs used
+        runs.csv            one row per setting and seed: test AUC with its interval, balanced accuracy
+        summary.csv         one row per setting: AUC over seeds with its interval, spread, ceiling
+        comparisons.csv     each setting against the real training images: difference, interval, reading
+        predictions.csv     every test image's probability of the positive class, per setting and seed
+        roc.png, auc.png    ROC curves per group of settings; AUCs with intervals and the ceiling
 
 :class:`RunFolder` writes these for the trainer and reads them for evaluation, inference, the notebooks and
 a sweep over many runs: :meth:`RunFolder.status` says whether a run is complete, incomplete (resumable) or
 failed, and why.
+
+A run may skip its leading stages (0 epochs in ``train.epochs_per_stage``: no progressive growing up to
+the first trained stage, see :mod:`pacgan_lite.schedule`). A skipped stage has no stats, checkpoints, sample
+grid or ``selection.json`` record: :meth:`RunFolder.checkpoints` and :meth:`RunFolder.selections` leave
+it out, :meth:`RunFolder.selected_epochs` gives it 0, and the run is complete once its last stage is.
 """
 
 from __future__ import annotations
@@ -45,6 +57,11 @@ FAILURE_FILE = "failure.json"
 LATEST_CHECKPOINT = "latest.pt"
 EVALUATION_DIR = "evaluation"
 METRICS_FILE = "metrics.json"
+UTILITY_DIR = "utility"
+# What the utility study writes into UTILITY_DIR: key -> file name
+UTILITY_FILES = {"record": "utility.json", "runs": "runs.csv", "summary": "summary.csv",
+                 "comparisons": "comparisons.csv", "predictions": "predictions.csv",
+                 "roc_figure": "roc.png", "auc_figure": "auc.png"}
 CHECKPOINT_KINDS = ("best", "final")
 _STAGE_FILE = re.compile(r"^stage(\d+)-(best|final)\.pt$")
 _RUN_ID = re.compile(r"^(\d{5})-")
@@ -117,10 +134,12 @@ class RunFolder:
         return cls.create(root, description)
 
     @staticmethod
-    def newest_complete(root: str | Path, profile: str) -> RunFolder | None:
-        """The newest complete run of ``profile`` under ``root`` (folders named ``<id>-<profile>-<mode>``)."""
+    def newest_complete(root: str | Path, profile: str, final_mode: bool | None = None) -> RunFolder | None:
+        """The newest complete run of ``profile`` under ``root`` (folders named ``<id>-<profile>-<mode>``); with
+        ``final_mode`` True or False, the newest final or non-final one."""
         candidates = sorted(Path(root).glob(f"[0-9][0-9][0-9][0-9][0-9]-{profile}-*"), reverse=True)
-        return next((run for path in candidates if (run := RunFolder(path)).status().state == COMPLETE), None)
+        return next((run for path in candidates if (run := RunFolder(path)).status().state == COMPLETE
+                     and (final_mode is None or run.is_final_mode == final_mode)), None)
 
     # ------------------------------------------------------------------------------------------ names
 
@@ -142,6 +161,17 @@ class RunFolder:
     @property
     def evaluation_dir(self) -> Path:
         return self.path / EVALUATION_DIR
+
+    @property
+    def utility_dir(self) -> Path:
+        return self.path / UTILITY_DIR
+
+    def utility_file(self, key: str) -> Path:
+        """The path of one output of the utility study: a key of ``UTILITY_FILES`` ("record", "runs",
+        "summary", "comparisons", "predictions", "roc_figure", "auc_figure")."""
+        if key not in UTILITY_FILES:
+            raise ValueError(f"utility file key must be one of {', '.join(UTILITY_FILES)}, got {key!r}")
+        return self.utility_dir / UTILITY_FILES[key]
 
     # ---------------------------------------------------------------------------------------- reading
 
@@ -168,6 +198,11 @@ class RunFolder:
         return len(self.options()["epochs_per_stage"])
 
     @property
+    def skipped_stages(self) -> list[int]:
+        """The leading stages the run skipped (0 epochs in its schedule): they left no files."""
+        return [stage for stage, epochs in enumerate(self.options()["epochs_per_stage"]) if epochs == 0]
+
+    @property
     def is_final_mode(self) -> bool:
         return bool(self.config()["train"]["final_mode"])
 
@@ -181,18 +216,23 @@ class RunFolder:
 
     def selections(self) -> list[dict]:
         """Per finished stage of a validation run: ``{stage, resolution, selected_epoch, epochs, score,
-        criterion, components}`` (the last two since ``train.selection`` exists), sorted by stage (empty before the first stage ends or for runs without validation)."""
+        criterion, components}`` (the last two since ``train.selection`` exists), sorted by stage (empty before
+        the first stage ends or for runs without validation; a skipped stage has no record)."""
         path = self.file(SELECTION_FILE)
         if not path.is_file():
             return []
         return sorted(json.loads(path.read_text())["stages"], key=lambda record: record["stage"])
 
     def selected_epochs(self) -> list[int]:
-        """The 1-based selected epoch of each finished stage."""
-        return [int(record["selected_epoch"]) for record in self.selections()]
+        """The 1-based selected epoch of each finished stage, indexed by stage: 0 for a leading stage the run
+        skipped (the stages before its first record)."""
+        records = self.selections()
+        skipped = int(records[0]["stage"]) if records else 0
+        return [0] * skipped + [int(record["selected_epoch"]) for record in records]
 
     def checkpoints(self) -> dict[int, dict[str, Path]]:
-        """Per stage, the checkpoints on disk: ``{stage: {"best": path, "final": path}}``."""
+        """Per stage, the checkpoints on disk: ``{stage: {"best": path, "final": path}}`` (a skipped stage has
+        none)."""
         found: dict[int, dict[str, Path]] = {}
         for path in sorted(self.path.glob("stage*-*.pt")):
             if match := _STAGE_FILE.match(path.name):
@@ -225,6 +265,32 @@ class RunFolder:
     def metrics_path(self, folder: str | Path | None = None) -> Path:
         return (Path(folder) if folder else self.evaluation_dir) / METRICS_FILE
 
+    def utility_record(self) -> dict | None:
+        """The utility study's record (``utility/utility.json``), None before it ran."""
+        path = self.utility_file("record")
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def utility_table(self, key: str) -> pd.DataFrame | None:
+        """One table of the utility study ("runs", "summary", "comparisons" or "predictions"), None before it
+        ran."""
+        path = self.utility_file(key)
+        if path.suffix != ".csv":
+            raise ValueError(f"{key!r} is not a table of the utility study")
+        return pd.read_csv(path) if path.is_file() else None
+
+    def final_runs(self) -> list[RunFolder]:
+        """The final-mode runs beside this (validation) run whose ``train.selection_from`` names it, newest
+        first: the runs that retrained its selected epochs on train + validation."""
+        found = []
+        for path in sorted(self.path.parent.glob("[0-9][0-9][0-9][0-9][0-9]-*"), reverse=True):
+            run = RunFolder(path)
+            if path == self.path or not run.file(OPTIONS_FILE).is_file():
+                continue
+            train = run.config()["train"]
+            if train["final_mode"] and train["selection_from"] and Path(train["selection_from"]).resolve() == self.path.resolve():
+                found.append(run)
+        return found
+
     def failure(self) -> dict | None:
         path = self.file(FAILURE_FILE)
         return json.loads(path.read_text()) if path.is_file() else None
@@ -238,7 +304,10 @@ class RunFolder:
         if not self.file(OPTIONS_FILE).is_file():
             return RunStatus(INCOMPLETE, "not started (no options.json)", None)
         if self.checkpoint(self.n_stages - 1).is_file():
-            return RunStatus(COMPLETE, f"all {self.n_stages} stages finished", resume_from)
+            skipped = self.skipped_stages
+            return RunStatus(COMPLETE, f"all {self.n_stages} stages finished"
+                             + (f" (stages {skipped} skipped: 0 epochs)" if skipped else ""),
+                             resume_from)
         if resume_from is None:
             return RunStatus(INCOMPLETE, "started, no checkpoint yet", None)
         stats = self.stats()

@@ -22,6 +22,7 @@ from pacgan_lite.config import (
     validate_config,
 )
 from pacgan_lite.errors import ConfigError
+from pacgan_lite.training.setup import schedule_for
 
 
 @pytest.mark.parametrize("name", PROFILES)
@@ -121,6 +122,11 @@ BAD_VALUES = [
     (["train.stages=0"], "train.stages", "choose 1 to 7 stages"),
     (["train.stages=8"], "train.stages", "choose 1 to 7 stages"),
     (["train.critic_iterations=[1, 0, 1, 1]"], "train.critic_iterations", "give 1 or more for each stage"),
+    # leading stages may have 0 epochs (skipped: no progressive growing), later ones may not
+    (["train.epochs_per_stage=[2, 0, 2, 2]"], "train.epochs_per_stage",
+     "give stage 1 1 or more epochs; only leading stages may be 0 (e.g. [0, 0, 0, 0, 150] trains 4 -> 64 px"),
+    (["train.epochs_per_stage=[0, 0, 0, 0, 2]"], "train.epochs_per_stage", "give the stages to train 1 or more"),
+    (["train.epochs_per_stage=[0, -1, 2, 2]"], "train.epochs_per_stage", "give 0 (a skipped leading stage) or more"),
     (["model.channel_factors=[1, 1]"], "model.channel_factors", "give at least 4 factors (one per stage)"),
     (["train.final_mode=true"], "train.selection_from", "set it to the validation run's folder"),
     (["cohort.size=16"], "cohort.size", "raise it to 32 or more, or lower train.stages"),
@@ -172,12 +178,21 @@ def test_errors_name_the_source_of_the_option(overrides, source):
         (KitConfig(train=TrainOptions(stages="3")), "options: train.stages: expected int"),
         (KitConfig(train=TrainOptions(batch_sizes=(32, 32))), "options: train.batch_sizes: has 2 entries"),
         (KitConfig(train=TrainOptions(final_mode=True)), "options: train.selection_from: is not set"),
+        (KitConfig(train=TrainOptions(stages=3, epochs_per_stage=(0, 0, 0, 0, 150, 100, 100))),
+         r"options: train\.epochs_per_stage: trains no stage: all 3 entries are 0, got \[0, 0, 0\] \(the first 3 "
+         r"entries: train\.stages = 3\)"),
         (KitConfig(evaluation=EvaluationOptions(metric=MetricOptions(seed=-2))), "options: evaluation.metric.seed"),
     ],
 )
 def test_a_config_built_in_python_is_checked_by_validate_config(config, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(config)
+
+
+def test_leading_stages_of_0_epochs_are_a_valid_schedule():
+    config = load_profile("smoke", ["train.epochs_per_stage=[0, 0, 0, 8]"])
+    assert config.train.epochs_per_stage == (0, 0, 0, 8)
+    assert schedule_for(config.train).first_trained_stage == 3
 
 
 @pytest.mark.parametrize("name", PROFILES)

@@ -107,11 +107,56 @@ def test_curve_covers_every_stage_in_order():
     assert {row["resolution"] for row in stage_one} == {8}
 
 
+# Leading stages with 0 epochs are skipped (no progressive growing): 4 -> 64 px trained only at 64 px.
+NO_GROWING = Schedule(epochs_per_stage=(0, 0, 0, 0, 150), batch_sizes=(32, 32, 32, 16, 16),
+                      critic_iterations=(1,) * 5, fade_fraction=0.5)
+NO_GROWING_CASES = [
+    # stage, images_seen -> resolution, fade_alpha, batch_size, epoch, stage_done (N = 1000)
+    ((4, 0), (64, 1.0, 16, 0, False)),  # the first trained stage: no fade-in, from its first image
+    ((4, 1), (64, 1.0, 16, 0, False)),
+    ((4, 74_999), (64, 1.0, 16, 74, False)),
+    ((4, 150_000), (64, 1.0, 16, 150, True)),
+    ((0, 0), (4, 1.0, 32, 0, True)),  # a skipped stage is done before it starts
+    ((3, 0), (32, 1.0, 16, 0, True)),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), NO_GROWING_CASES)
+def test_skipped_leading_stages_and_no_fade_in_at_the_first_trained_stage(args, expected):
+    side, fade_alpha, batch_size, epoch, done = expected
+    assert NO_GROWING.at(*args, N) == SchedulePoint(args[0], side, fade_alpha, batch_size, 1, epoch, done)
+
+
+@pytest.mark.parametrize(("epochs", "first", "stage_images", "alphas_of_stage_2"), [
+    ((0, 0, 0, 0, 150), 4, [0, 0, 0, 0, 150_000], None),
+    ((0, 4, 4), 1, [0, 4000, 4000], [0.0, 0.25, 0.5, 0.75, 1.0]),  # the stage after the first trained one fades in
+    ((4, 4, 4), 0, [4000] * 3, [0.0, 0.25, 0.5, 0.75, 1.0]),
+])
+def test_first_trained_stage_stage_images_and_curve(epochs, first, stage_images, alphas_of_stage_2):
+    schedule = Schedule(epochs, (8,) * len(epochs), (1,) * len(epochs), 1.0)
+    assert schedule.first_trained_stage == first
+    assert [schedule.stage_images(stage, N) for stage in range(len(epochs))] == stage_images
+    rows = schedule.curve(N, points_per_stage=5)  # a skipped stage has no points (and no division by zero)
+    assert len(rows) == 5 * (len(epochs) - first)
+    assert rows[0]["progress"] == first and rows[0]["fade_alpha"] == 1.0 and rows[0]["total_images"] == 0
+    assert rows[-1]["progress"] == len(epochs) and rows[-1]["total_images"] == sum(stage_images)
+    assert all(row["fade_alpha"] == 1.0 for row in rows if row["stage"] == first)
+    if alphas_of_stage_2 is not None:
+        assert [row["fade_alpha"] for row in rows if row["stage"] == 2] == alphas_of_stage_2
+
+
 BAD_SCHEDULES = [
     ({"epochs_per_stage": (1, 1), "batch_sizes": (8,), "critic_iterations": (1, 1)}, "one entry per stage"),
     ({"epochs_per_stage": (), "batch_sizes": (), "critic_iterations": ()}, "1..7 stages"),
     ({"epochs_per_stage": (1,) * 8, "batch_sizes": (8,) * 8, "critic_iterations": (1,) * 8}, "1..7 stages"),
-    ({"epochs_per_stage": (0, 1), "batch_sizes": (8, 8), "critic_iterations": (1, 1)}, "epochs_per_stage must hold"),
+    ({"epochs_per_stage": (1, -1), "batch_sizes": (8, 8), "critic_iterations": (1, 1)}, "epochs_per_stage must hold"),
+    ({"epochs_per_stage": (0, 0), "batch_sizes": (8, 8), "critic_iterations": (1, 1)},
+     r"epochs_per_stage trains no stage: all 2 entries are 0, got \[0, 0\]; give the stages to train 1 or more"),
+    ({"epochs_per_stage": (2, 0, 2), "batch_sizes": (8,) * 3, "critic_iterations": (1,) * 3},
+     r"has 0 epochs at stage 1, after the trained stage 0, got \[2, 0, 2\].*give stage 1 1 or more epochs; "
+     r"only leading stages may be 0"),
+    ({"epochs_per_stage": (0, 2, 0), "batch_sizes": (8,) * 3, "critic_iterations": (1,) * 3},
+     r"has 0 epochs at stage 2, after the trained stage 1"),
     ({"epochs_per_stage": (1, 1), "batch_sizes": (8, -8), "critic_iterations": (1, 1)}, "batch_sizes must hold"),
     ({"epochs_per_stage": (1, 1.5), "batch_sizes": (8, 8), "critic_iterations": (1, 1)}, "epochs_per_stage must hold"),
     ({"epochs_per_stage": (1, 1), "batch_sizes": (8, 8), "critic_iterations": (1, True)}, "critic_iterations must"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from pacgan_lite.config import SELECTION_CRITERIA, load_profile
 from pacgan_lite.errors import ConfigError
+from pacgan_lite.run_folder import RunFolder
 from pacgan_lite.training import selection as selection_module
 from pacgan_lite.training.selection import (
     SELECTION_FORMULAS,
@@ -140,3 +142,34 @@ def test_bad_selection_options_name_the_option_once(overrides, option, message):
 
 def test_the_paper_criterion_is_the_default():
     assert load_profile("paper").train.selection == "paper"
+
+
+# The selected epochs a final run retrains to, from a validation run's selection.json. A leading stage the
+# validation run skipped (0 epochs: no progressive growing) has no record and reads as 0.
+def _record(stage: int, selected: int, epochs: int = 2) -> dict:
+    return {"stage": stage, "selected_epoch": selected, "epochs": epochs}
+
+
+@pytest.mark.parametrize(("records", "planned", "expected"), [
+    ([_record(0, 2), _record(1, 1), _record(2, 2)], (2, 2, 2), [2, 1, 2]),
+    ([_record(2, 1)], (0, 0, 2), [0, 0, 1]),
+    ([_record(1, 2), _record(2, 1)], (0, 2, 2), [0, 2, 1]),
+    ([_record(2, 1)], None, [0, 0, 1]),
+])
+def test_selected_epochs_read_a_skipped_leading_stage_as_0(tmp_path, records, planned, expected):
+    (tmp_path / "selection.json").write_text(json.dumps({"stages": records}))
+    assert selection_module.selected_epochs(tmp_path, planned) == expected
+    assert RunFolder(tmp_path).selected_epochs() == expected
+
+
+@pytest.mark.parametrize(("records", "planned", "message"), [
+    ([_record(2, 1)], (2, 2, 2), r"epochs: the validation run's stages had \[0, 0, 2\] epochs, "
+                                 r"train\.epochs_per_stage says \[2, 2, 2\]"),
+    ([_record(0, 1), _record(1, 1)], (0, 2, 2), r"epochs: the validation run's stages had \[2, 2\] epochs"),
+    ([_record(0, 1), _record(2, 1)], None, r"stages: the records are of stages \[0, 2\], not of consecutive"),
+    ([_record(1, 0), _record(2, 1)], None, r"selected_epoch: epochs of the trained stages must be >= 1, got \[0, 1\]"),
+])
+def test_selected_epochs_refuse_what_a_final_run_cannot_retrain(tmp_path, records, planned, message):
+    (tmp_path / "selection.json").write_text(json.dumps({"stages": records}))
+    with pytest.raises(ConfigError, match=message):
+        selection_module.selected_epochs(tmp_path, planned)

@@ -14,7 +14,9 @@ from pacgan_lite import sampling as sampling_module
 from pacgan_lite.checkpoint import load_checkpoint
 from pacgan_lite.cli import main
 from pacgan_lite.data import write_dataset
-from pacgan_lite.errors import ConfigError
+from pacgan_lite.errors import ConfigError, InputError
+from pacgan_lite.inference import load_model, model_for_size
+from pacgan_lite.run_folder import COMPLETE, RunFolder
 from pacgan_lite.training import TrainingDiverged, train
 from pacgan_lite.training import loop as loop_module
 from pacgan_lite.training import selection as selection_module
@@ -182,6 +184,47 @@ def test_final_mode_trains_the_selected_epoch_counts_on_train_and_val(prepared, 
     test = json.loads((tmp_path / "final" / "test_metrics.json").read_text())["stages"]
     assert [t["stage"] for t in test] == [0, 1, 2] and all(0 <= t["test_auc"] <= 1 for t in test)
     assert all(t["n_test"] == 8 for t in result.test_metrics)
+
+
+def test_leading_stages_of_0_epochs_are_skipped_no_progressive_growing(prepared, tmp_path, monkeypatch):
+    # 4 and 8 px skipped: 16 px trained from its first image at fade_alpha 1 (with fade_fraction 1, a stage
+    # that fades in would read 0.5 after its first epoch of 2)
+    config = tiny_config(train__epochs_per_stage=[0, 0, 2], train__fade_fraction=1.0)
+    points, step = [], step_module.TrainingStep.__call__
+    monkeypatch.setattr(step_module.TrainingStep, "__call__",
+                        lambda self, real, labels, point: points.append(point) or step(self, real, labels, point))
+    whole = train(config, prepared / "train", run_dir=tmp_path / "whole", echo=False)
+    assert points and {(point.stage, point.fade_alpha) for point in points} == {(2, 1.0)}
+    assert [(r["stage"], r["epoch"], r["fade_alpha"]) for r in _stats(tmp_path / "whole")] == [(2, 1, 1.0), (2, 2, 1.0)]
+    run = whole.run
+    status = run.status()
+    assert (status.state, status.reason) == (COMPLETE, "all 3 stages finished (stages [0, 1] skipped: 0 epochs)")
+    assert run.skipped_stages == [0, 1] and list(run.checkpoints()) == [2]
+    assert run.final_checkpoint() == run.checkpoint(2, "best")
+    assert sorted(path.name for path in run.path.glob("samples-*")) == ["samples-stage2.png"]
+    assert [record["stage"] for record in run.selections()] == [2]  # no record for a skipped stage ...
+    assert run.selected_epochs()[:2] == [0, 0] and len(run.selected_epochs()) == 3  # ... it reads as 0
+    with pytest.raises(InputError, match=r"8 px needs the weights selected at that stage \(stage1-best\.pt\)"):
+        model_for_size(load_model(run.path), 8)
+    with pytest.raises(ConfigError, match=r"stages: must be in 3\.\.3 \(stages \[0, 1\] have 0 epochs\), got 2"):
+        train(config, prepared / "train", run_dir=tmp_path / "short", stages=2, echo=False)
+
+    # stopped mid-stage and resumed: the same weights as the whole run
+    first = train(config, prepared / "train", run_dir=tmp_path / "run", max_epochs=1, echo=False)
+    assert (first.stage, first.epoch) == (2, 1)
+    resumed = train(config, prepared / "train", resume=tmp_path / "run" / "latest.pt", echo=False)
+    for mine, reference in zip(_weights(resumed.generator, resumed.discriminator),
+                               _weights(whole.generator, whole.discriminator), strict=True):
+        assert torch.equal(mine, reference)
+
+    # final mode retrains to the selected epoch of stage 2 and skips stages 0 and 1 again
+    final = tiny_config(train__epochs_per_stage=[0, 0, 2], train__fade_fraction=1.0, train__final_mode=True,
+                        train__selection_from=str(run.path))
+    train(final, prepared / "train", test_folder=prepared / "test", run_dir=tmp_path / "final", echo=False)
+    stats = _stats(tmp_path / "final")
+    assert {r["stage"] for r in stats} == {2} and stats[-1]["epoch"] == run.selected_epochs()[2]
+    assert [t["stage"] for t in RunFolder(tmp_path / "final").test_metrics()] == [2]
+    assert RunFolder(tmp_path / "final").status().state == COMPLETE
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(prepared, tmp_path, monkeypatch):

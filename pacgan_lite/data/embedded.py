@@ -7,12 +7,25 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from .. import __version__
 from ..cohort import CohortParams, make_cohort
 from ..paths import data_root
 from .layout import METADATA_FILE, read_metadata, write_dataset
 
 TRUTH_FILE = "truth.csv"  # hidden ground truth (severity), kept apart from labels.csv on purpose
+
+
+def hidden_severity(folder: str | Path, ids) -> np.ndarray | None:
+    """``[N]`` float64: the hidden disease severity of the images ``ids [N]`` of a data ``folder`` of the
+    embedded cohort (its truth file); None for a folder without one (a user's data)."""
+    path = Path(folder) / TRUTH_FILE
+    if not path.is_file():
+        return None
+    truth = pd.read_csv(path).set_index("ID")
+    return truth.loc[ids, "Severity"].to_numpy(np.float64) if "Severity" in truth.columns else None
 DESCRIPTION = (
     "Synthetic AD/CN cohort of axial T1 slices made from the ICBM152 2009a template (nilearn package data) "
     "with known ground truth; see pacgan_lite.cohort. Not real patients: do not compare its FID/KID with ADNI's."

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
 
 from .. import __version__
 from ..atomic import atomic_path, write_json
 from ..config import HELD_OUT_SPLITS, EncoderOptions, EvaluationOptions, replace_options
 from ..data import SliceDataset
-from ..data.embedded import TRUTH_FILE
+from ..data.embedded import hidden_severity
 from ..errors import InputError
 from ..inference import LoadedModel, load_model
 from ..metrics.efficientnet import load_efficientnet_lite0
@@ -77,13 +76,7 @@ def held_out_split(run: RunFolder, requested: str) -> str:
 
 def _load_set(folder: Path, size: int, splits: tuple[str, ...]) -> tuple[SliceDataset, torch.Tensor | None]:
     dataset = SliceDataset(folder, size, splits=splits)
-    truth_path = folder / TRUTH_FILE
-    severity = None
-    if truth_path.is_file():
-        truth = pd.read_csv(truth_path).set_index("ID")
-        if "Severity" in truth.columns:
-            severity = truth.loc[dataset.labels["ID"], "Severity"].to_numpy()
-    return dataset, severity
+    return dataset, hidden_severity(folder, dataset.labels["ID"])
 
 
 def load_sets(run: RunFolder, model: LoadedModel, options: EvaluationOptions) -> EvaluationSets:

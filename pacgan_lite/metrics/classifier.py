@@ -21,15 +21,20 @@ from ..sampling import set_auc
 from .registry import EvaluationContext, register, skipped
 
 
+def stratified_resamples(labels: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``[R, N]`` bootstrap indices into ``labels [N]``: each row draws every class's images again from within
+    the class, so every resample holds every class and its class counts."""
+    by_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    return np.stack([np.concatenate([rng.choice(members, size=len(members)) for members in by_class])
+                     for _ in range(resamples)])
+
+
 def bootstrap_auc_interval(probabilities: torch.Tensor, labels: torch.Tensor, resamples: int,
                            rng: np.random.Generator, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the set-level AUC over stratified bootstrap resamples (each class resampled
-    within itself, so every resample holds every class and its class counts)."""
-    by_class = [np.flatnonzero(labels.numpy() == k) for k in range(probabilities.shape[1])]
-    aucs = []
-    for _ in range(resamples):
-        index = torch.from_numpy(np.concatenate([rng.choice(members, size=len(members)) for members in by_class]))
-        aucs.append(set_auc(probabilities[index], labels[index]))
+    """Percentile interval of the set-level AUC over stratified bootstrap resamples
+    (:func:`stratified_resamples`)."""
+    aucs = [set_auc(probabilities[index], labels[index])
+            for index in torch.from_numpy(stratified_resamples(labels.numpy(), resamples, rng))]
     low, high = np.nanpercentile(aucs, [50 * (1 - level), 50 * (1 + level)])
     return float(low), float(high)
 

@@ -13,10 +13,16 @@ and the notebooks build the config). One stage at a time:
   into the next stage, the stage's best checkpoint (resumable: it is the next stage's start) and a sample
   grid.
 
+Leading stages with 0 epochs (``train.epochs_per_stage = [0, 0, 0, 0, 150]``: no progressive growing) are
+skipped: training starts at the first trained stage, without a fade-in, and a skipped stage leaves nothing
+in the run folder (no stats, checkpoints, sample grid or ``selection.json`` record; ``RunFolder`` reads
+its selected epoch as 0).
+
 What is written where is :mod:`pacgan_lite.run_folder`'s business; the loop calls a :class:`RunFolder`.
 
 Final mode retrains from scratch on train+val, each stage up to the selected (1-based) epoch of a
-validation run, with that run's fade-in timing, and scores the critic's class head on the test set.
+validation run, with that run's fade-in timing, and scores the critic's class head on the test set. The
+stages the validation run skipped are skipped again (their selected epoch reads as 0).
 """
 
 from __future__ import annotations
@@ -117,7 +123,8 @@ class Trainer:
         self.class_names = info.class_names
         self.schedule = setup.schedule_for(self.options)
         # Epochs to train per stage; final mode stops at the validation run's selected (1-based) epoch,
-        # with the same fade-in timing as that run (the schedule keeps the profile's epochs).
+        # with the same fade-in timing as that run (the schedule keeps the profile's epochs). A skipped
+        # leading stage has 0 either way.
         self.stage_epochs = self.schedule.epochs_per_stage
         if self.options.final_mode:
             self.stage_epochs = tuple(selected_epochs(resolve(self.options.selection_from),
@@ -141,7 +148,8 @@ class Trainer:
         # Each rank draws its own z; the permutation is shared (each rank takes its shard).
         self.noise_rng = torch.Generator(self.device).manual_seed(self.options.seed * 65_537 + 1 + self.dist.rank)
         self.step = TrainingStep(self.G, self.D, self.G_ema, self.options, self.precision, self.dist, self.noise_rng)
-        self.stage = self.epoch = self.images_seen = 0
+        # Leading stages with 0 epochs are skipped: a new run starts at the first trained stage.
+        self.stage, self.epoch, self.images_seen = self.schedule.first_trained_stage, 0, 0
         self.best, self.selections, self.test_metrics = BestEpoch(), [], []
         if resume is not None:
             payload = load_checkpoint(resume, self.arch)
@@ -157,9 +165,12 @@ class Trainer:
 
     def run(self, stages: int | None = None, max_epochs: int | None = None) -> TrainResult:
         end_stage = self.schedule.n_stages if stages is None else stages
-        if not 1 <= end_stage <= self.schedule.n_stages:
-            raise ConfigError("train()", "stages", f"must be in 1..{self.schedule.n_stages}, got {stages}",
-                              "train at most train.stages stages")
+        first = self.schedule.first_trained_stage  # stages before it have 0 epochs: nothing to train
+        if not first + 1 <= end_stage <= self.schedule.n_stages:
+            skipped = f" (stages {list(range(first))} have 0 epochs)" if first else ""
+            raise ConfigError("train()", "stages", f"must be in {first + 1}..{self.schedule.n_stages}{skipped}, "
+                              f"got {stages}", "train at most train.stages stages, and at least up to the first "
+                              "stage with epochs")
         if self.folder is not None:
             self.folder.clear_failure()
         try:
@@ -173,7 +184,8 @@ class Trainer:
         epochs_run = 0
         while self.stage < end_stage:
             self._load_stage_data()
-            if self.stage > 0 and self.epoch == 0 and self.options.reset_optimizers_per_stage:
+            new_stage = self.epoch == 0 and self.stage > self.schedule.first_trained_stage
+            if new_stage and self.options.reset_optimizers_per_stage:
                 self.step.new_optimizers()
             stage_epochs = self.stage_epochs[self.stage]
             with tqdm(total=(stage_epochs - self.epoch) * self._batches_per_epoch(), leave=False,
@@ -406,7 +418,9 @@ class Trainer:
             "autocast": str(self.precision.autocast_dtype), "epochs_per_stage": self.stage_epochs[: self.schedule.n_stages],
             "pacgan_lite_version": __version__, "torch_version": torch.__version__})
         if written:
-            self.log.log(f"run folder {self.folder.path}; {self.schedule.n_stages} stages on {self.device} "
+            first = self.schedule.first_trained_stage
+            skipped = f", stages {list(range(first))} skipped (0 epochs)" if first else ""
+            self.log.log(f"run folder {self.folder.path}; {self.schedule.n_stages} stages{skipped} on {self.device} "
                          f"(world size {self.dist.world_size})")
 
 

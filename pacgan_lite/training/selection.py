@@ -147,7 +147,8 @@ def first_selection_epoch(epochs: int, selection_start: float) -> int:
 
 
 def selected_epochs(source: str | Path, planned: Sequence[int] | None = None) -> list[int]:
-    """Per stage, the 1-based selected epoch of a validation run (its folder, or its selection file).
+    """Per stage, the 1-based selected epoch of a validation run (its folder, or its selection file); 0 for
+    a leading stage the run skipped (0 epochs, no record), which a final run skips too.
 
     ``planned``: the epochs per stage of the final run's schedule; the validation run must have had the
     same, or its selected epochs would fall at other points of the fade-in."""
@@ -158,13 +159,20 @@ def selected_epochs(source: str | Path, planned: Sequence[int] | None = None) ->
     if not records:
         raise ConfigError(path, "train.selection_from", "missing or without a finished stage",
                           "point it at the run folder of a finished validation run (train.validate=true)")
-    epochs = [int(record["selected_epoch"]) for record in records]
+    stages = [int(record["stage"]) for record in records]
+    if stages != list(range(stages[0], stages[0] + len(stages))):
+        raise ConfigError(path, "stages", f"the records are of stages {stages}, not of consecutive stages",
+                          "point train.selection_from at the validation run's folder, or rerun it")
+    skipped = stages[0]  # leading stages without a record: skipped by the validation run
+    epochs = [0] * skipped + [int(record["selected_epoch"]) for record in records]
     if planned is not None:
-        ran = [int(record["epochs"]) for record in records]
+        ran = [0] * skipped + [int(record["epochs"]) for record in records]
         if ran != list(planned)[: len(ran)]:
             raise ConfigError(path, "epochs", f"the validation run's stages had {ran} epochs, train.epochs_per_stage "
                               f"says {list(planned)[: len(ran)]}: the fade-in would not match the selected epochs",
                               "use the validation run's train.epochs_per_stage in final mode")
-    if any(epoch < 1 for epoch in epochs):
-        raise ConfigError(path, "selected_epoch", f"epochs must be >= 1, got {epochs}", "rerun the validation run")
+    trained = epochs[skipped:]
+    if any(epoch < 1 for epoch in trained):
+        raise ConfigError(path, "selected_epoch", f"epochs of the trained stages must be >= 1, got {trained}",
+                          "rerun the validation run")
     return epochs
