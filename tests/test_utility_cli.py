@@ -42,6 +42,9 @@ def test_the_study_writes_its_tables_and_figures_into_the_run(study):
     record = study.utility_record()
     assert record["n_images"] == {"train": 16, "val": 8, "test": 8} and record["ceiling_from_hidden_severity"] is None
     assert record["options"]["seeds"] == [0, 1] and record["final_run_was"] == "trained"
+    remedies = record["synthetic_vs_oversampling"]  # the two remedies of the imbalance against each other
+    assert remedies["setting"] == "imbalanced + synthetic" and remedies["reading"] in {"helps", "hurts", "cannot tell"}
+    assert remedies["difference_low"] <= remedies["difference_high"]
 
 
 def test_the_final_run_is_the_paper_protocol_and_its_critic_scores_as_the_trainer_did(study):

@@ -6,7 +6,7 @@ import math
 
 from ..metrics.fidelity import CLASS_EFFECT_RATIO_TARGET, SPREAD_RATIO_TARGET
 from .report import CANNOT_TELL, HELPS, HURTS
-from .settings import CRITIC_FINAL, CRITIC_VALIDATION, REFERENCE
+from .settings import CRITIC_FINAL, CRITIC_VALIDATION, OVERSAMPLING_REMEDY, REFERENCE, SYNTHETIC_REMEDY
 
 
 def _auc(row: dict) -> str:
@@ -62,17 +62,18 @@ def plain_reading(record: dict) -> str:
             verdicts[row["reading"]].append(f"{name} {_difference(row)}")
     lines.append("Each setting against the real training images (AUC difference, 95% CI): " + " ".join(
         f"{verdict}: {'; '.join(verdicts[verdict])}." for verdict in (HELPS, HURTS, CANNOT_TELL) if verdicts[verdict]))
-    if "imbalanced" in comparisons and "imbalanced + synthetic" in summary:
-        alone, synthetic, oversampled = (summary[name]["auc"] for name in
-                                         ("imbalanced", "imbalanced + synthetic", "imbalanced + oversampling"))
-        better = "more" if synthetic > oversampled else "less"
+    remedies = record.get("synthetic_vs_oversampling")
+    if remedies:
+        alone, synthetic, oversampled = (summary[name] for name in ("imbalanced", SYNTHETIC_REMEDY, OVERSAMPLING_REMEDY))
         lines.append(f"With one minority image for every {1 / record['options']['imbalance_ratio']:g} of the other "
-                     f"class, the classifier reaches {alone:.3f}; synthetic minority images bring it to "
-                     f"{synthetic:.3f}, oversampling with augmentation to {oversampled:.3f}: synthetic images do "
-                     f"{better} than the classical remedy here (balanced accuracy "
-                     f"{summary['imbalanced']['balanced_accuracy']:.3f} / "
-                     f"{summary['imbalanced + synthetic']['balanced_accuracy']:.3f} / "
-                     f"{summary['imbalanced + oversampling']['balanced_accuracy']:.3f}).")
+                     f"class, the classifier reaches {alone['auc']:.3f}; synthetic minority images bring it to "
+                     f"{synthetic['auc']:.3f}, oversampling with augmentation to {oversampled['auc']:.3f} (balanced "
+                     f"accuracy {alone['balanced_accuracy']:.3f} / {synthetic['balanced_accuracy']:.3f} / "
+                     f"{oversampled['balanced_accuracy']:.3f}). Synthetic against oversampling: "
+                     f"{_difference(remedies)}, "
+                     + {HELPS: "synthetic images do better than the classical remedy.",
+                        HURTS: "synthetic images do worse than the classical remedy.",
+                        CANNOT_TELL: "cannot tell which remedy is better."}[remedies["reading"]])
     if CRITIC_FINAL in summary:
         critic = comparisons[CRITIC_FINAL]
         lines.append(f"The critic of the final-protocol run, the paper's classifier, reaches AUC "

@@ -42,7 +42,9 @@ from .settings import (
     CRITIC_FINAL,
     CRITIC_VALIDATION,
     GROUPS,
+    OVERSAMPLING_REMEDY,
     REFERENCE,
+    SYNTHETIC_REMEDY,
     study_settings,
     synthetic_needed,
     training_set,
@@ -187,6 +189,10 @@ def run_utility(run_dir: str | Path, options: UtilityOptions, final_run: str | P
     reference = np.stack(scores[REFERENCE])
     comparisons = pd.DataFrame([paired_comparison(setting.name, np.stack(scores[setting.name]), reference, bootstrap)
                                 for setting in settings if setting.name != REFERENCE])
+    # the two remedies of the imbalance against each other, on the same resamples
+    remedies = (SYNTHETIC_REMEDY, OVERSAMPLING_REMEDY)
+    remedy_comparison = (paired_comparison(remedies[0], np.stack(scores[remedies[0]]), np.stack(scores[remedies[1]]),
+                                           bootstrap) if all(name in scores for name in remedies) else None)
     predictions = prediction_table(real.test_ids, labels, scores, options.seeds, real.severity)
     record = {"run": str(run.path), "generator_checkpoint": str(model.path), "resolution": options.resolution,
               "class_names": real.class_names, "positive_class": real.class_names[1],
@@ -195,6 +201,7 @@ def run_utility(run_dir: str | Path, options: UtilityOptions, final_run: str | P
               "ceiling_from_hidden_severity": top, "groups": GROUPS, "fidelity": _fidelity(run), **critic_record,
               "options": dataclasses.asdict(options), "seconds": round(time.time() - start, 1),
               "summary": summary.to_dict("records"), "comparisons": comparisons.to_dict("records"),
+              "synthetic_vs_oversampling": remedy_comparison,
               "pacgan_lite_version": __version__}
     _write(run, runs, summary, comparisons, predictions, record)
     if save_figures:

@@ -46,6 +46,7 @@ from .datasets import (
 
 REFERENCE = "real"  # the setting every other is compared with
 CRITIC_FINAL, CRITIC_VALIDATION = "critic (final run)", "critic (validation run)"
+SYNTHETIC_REMEDY, OVERSAMPLING_REMEDY = "imbalanced + synthetic", "imbalanced + oversampling"  # of (d)
 GROUPS = {"a": "real training images", "b": "synthetic only", "c": "real + synthetic",
           "d": "imbalanced (1 : 4)", "e": "the critic as the classifier"}
 
@@ -71,7 +72,7 @@ def study_settings(options: UtilityOptions) -> list[Setting]:
     settings += [Setting(f"synthetic {_times(m)}", "b", "classifier", m) for m in options.synthetic_amounts]
     settings += [Setting(f"real + synthetic {_times(r)}", "c", "classifier", r) for r in options.synthetic_ratios]
     settings += [Setting(name, "d", "classifier") for name in
-                 ("imbalanced", "imbalanced + synthetic", "imbalanced + oversampling")]
+                 ("imbalanced", SYNTHETIC_REMEDY, OVERSAMPLING_REMEDY)]
     if options.critic:
         settings += [Setting(CRITIC_FINAL, "e", "critic"), Setting(CRITIC_VALIDATION, "e", "critic")]
     return settings
@@ -91,7 +92,7 @@ def synthetic_needed(settings: list[Setting], real_labels: torch.Tensor, options
     for setting in settings:
         if setting.group in ("b", "c"):
             needed = [max(a, b) for a, b in zip(needed, scaled_counts(real, setting.amount), strict=True)]
-    if any(setting.name == "imbalanced + synthetic" for setting in settings):
+    if any(setting.name == SYNTHETIC_REMEDY for setting in settings):
         # the most any seed's subset can lack: every majority image kept, minority images at their ratio
         majority = sum(count for k, count in enumerate(real) if k != options.minority_class)
         needed[options.minority_class] = max(needed[options.minority_class], majority)
@@ -119,7 +120,7 @@ def training_set(setting: Setting, images: torch.Tensor, labels: torch.Tensor, p
     minority = options.minority_class
     counts = class_counts(kept_labels, n_classes)
     lacking = max(counts) - counts[minority]
-    if setting.name == "imbalanced + synthetic":
+    if setting.name == SYNTHETIC_REMEDY:
         wanted = [lacking if k == minority else 0 for k in range(n_classes)]
         return combine((kept_images, kept_labels, REAL), (*pool.take(wanted), SYNTHETIC))
     members = torch.nonzero(kept_labels == minority).flatten()
