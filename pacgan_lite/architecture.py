@@ -10,9 +10,9 @@ from .config import ModelOptions
 from .networks import Discriminator, Generator
 
 ARCHITECTURE_KEYS = ("n_classes", "image_channels", "z_dim", "embedding_dim", "base_channels", "channel_factors",
-                     "min_channels", "aux_hidden", "conditioning", "mbstd_group_size")
+                     "min_channels", "aux_hidden", "conditioning", "mbstd_group_size", "upsample")
 # Keys that checkpoints written before them lack: such a checkpoint was trained with the paper's value.
-LATER_KEYS = ("min_channels", "conditioning", "mbstd_group_size")
+LATER_KEYS = ("min_channels", "conditioning", "mbstd_group_size", "upsample")
 
 
 def architecture(model, n_classes: int, image_channels: int) -> dict:
@@ -22,7 +22,7 @@ def architecture(model, n_classes: int, image_channels: int) -> dict:
             "embedding_dim": model.embedding_dim, "base_channels": model.base_channels,
             "channel_factors": list(model.channel_factors), "min_channels": model.min_channels,
             "aux_hidden": model.aux_hidden, "conditioning": model.conditioning,
-            "mbstd_group_size": model.mbstd_group_size}
+            "mbstd_group_size": model.mbstd_group_size, "upsample": model.upsample}
 
 
 def complete_architecture(arch: dict) -> dict:
@@ -35,7 +35,8 @@ def build_networks(arch: dict) -> tuple[Generator, Discriminator]:
     current torch RNG)."""
     arch = complete_architecture(arch)
     generator = Generator(arch["n_classes"], arch["z_dim"], arch["embedding_dim"], arch["base_channels"],
-                          arch["channel_factors"], arch["image_channels"], min_channels=arch["min_channels"])
+                          arch["channel_factors"], arch["image_channels"], min_channels=arch["min_channels"],
+                          upsample=arch["upsample"])
     discriminator = Discriminator(arch["n_classes"], arch["base_channels"], arch["channel_factors"],
                                   arch["image_channels"], arch["aux_hidden"], min_channels=arch["min_channels"],
                                   conditioning=arch["conditioning"], mbstd_group_size=arch["mbstd_group_size"])

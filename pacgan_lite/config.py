@@ -35,6 +35,11 @@ from .errors import ConfigError
 from .losses import ACGAN, CONDITIONINGS, LossWeights
 from .schedule import MAX_STAGES, PER_STAGE_FIELDS, resolution, skip_problem
 
+# The generator's x2 upsampling: nearest copies each pixel into a 2x2 block (ProGAN, PACGAN); bilinear
+# interpolates, a low-pass that leaves the convolutions no blocks to turn into row and column streaks.
+NEAREST, BILINEAR = "nearest", "bilinear"
+UPSAMPLINGS = (NEAREST, BILINEAR)
+
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -96,6 +101,7 @@ class ModelOptions:
     # how the critic uses the class, one of CONDITIONINGS: acgan, acgan_real, tac, projection (see losses.py)
     conditioning: str = ACGAN
     mbstd_group_size: int = 0  # images per minibatch-stddev group (ProGAN: 4); 0 = the whole batch
+    upsample: str = NEAREST  # the generator's x2 upsampling, one of UPSAMPLINGS
 
 
 @dataclass(frozen=True)
@@ -598,6 +604,8 @@ def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
         yield _Finding("model.mbstd_group_size", f"must be 0 or at least 2, got {model.mbstd_group_size} (a group "
                        "of one image has no spread)", "give 0 (one group: the whole batch) or the images per group, "
                        "e.g. 4 as ProGAN")
+    if model.upsample not in UPSAMPLINGS:
+        yield _Finding("model.upsample", f"unknown upsampling {model.upsample!r}", f"use one of {', '.join(UPSAMPLINGS)}")
 
 
 def _train_findings(train: TrainOptions) -> Iterator[_Finding]:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ops
+from .config import BILINEAR, NEAREST, UPSAMPLINGS
 
 LEAKY_SLOPE = 0.2
 
@@ -230,15 +231,41 @@ class ClassProjection(_EqualizedWeight):
         return (features * weight[labels]).sum(dim=1)
 
 
+def upsample2x(x: torch.Tensor, mode: str = NEAREST) -> torch.Tensor:
+    """``[B, C, H, W]`` -> ``[B, C, 2H, 2W]``, ``mode`` one of :data:`~pacgan_lite.config.UPSAMPLINGS`
+    (bilinear with half-pixel centres, ``align_corners=False``)."""
+    if mode == NEAREST:
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+    if mode == BILINEAR:
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {mode!r}")
+
+
+class Upsample2x(nn.Module):
+    """:func:`upsample2x` as a layer: ``[B, C, H, W]`` -> ``[B, C, 2H, 2W]``."""
+
+    def __init__(self, mode: str = NEAREST):
+        super().__init__()
+        upsample2x(torch.zeros(1, 1, 1, 1), mode)  # an unknown mode fails here, not at the first forward
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upsample2x(x, self.mode)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}"
+
+
 class GeneratorBlock(nn.Sequential):
-    """Nearest x2 upsampling, then two 3x3 equalized convs, each followed by LeakyReLU(0.2) and PixelNorm.
+    """x2 upsampling (nearest as ProGAN, or bilinear), then two 3x3 equalized convs, each followed by
+    LeakyReLU(0.2) and PixelNorm.
 
     ``[B, in_channels, H, W]`` -> ``[B, out_channels, 2H, 2W]``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, upsample: str = NEAREST):
         super().__init__(
-            nn.Upsample(scale_factor=2, mode="nearest"),
+            Upsample2x(upsample),
             EqualizedConv2d(in_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
             EqualizedConv2d(out_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
         )

@@ -24,7 +24,6 @@ import operator
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelOptions
@@ -39,6 +38,7 @@ from .layers import (
     MinibatchStddev,
     PixelNorm,
     count_parameters,
+    upsample2x,
 )
 from .losses import CONDITIONINGS, PROJECTION, TAC
 
@@ -91,6 +91,8 @@ class Generator(nn.Module):
             channels, so the number of stages is ``len(channel_factors)``.
         image_channels: 1 for MR slices, 3 for RGB.
         min_channels: floor on every stage's channels (see :func:`stage_channels`); 0: none.
+        upsample: the x2 upsampling of every block and of the fade-in's previous image, one of
+            :data:`~pacgan_lite.config.UPSAMPLINGS`.
 
     Examples::
 
@@ -107,6 +109,7 @@ class Generator(nn.Module):
         channel_factors: Sequence[float] = ModelOptions.channel_factors,
         image_channels: int = 1,
         min_channels: int = ModelOptions.min_channels,
+        upsample: str = ModelOptions.upsample,
     ):
         super().__init__()
         _check_class_count(n_classes)
@@ -122,7 +125,9 @@ class Generator(nn.Module):
             EqualizedConvTranspose2d(z_dim + embedding_dim, channels[0], 4), LeakyReLU(),
             EqualizedConv2d(channels[0], channels[0], 3, padding=1), LeakyReLU(), PixelNorm(),
         )
-        self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i]) for i in range(1, len(channels)))
+        self.upsample = upsample
+        self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i], upsample)
+                                    for i in range(1, len(channels)))
         self.to_image = nn.ModuleList(EqualizedConv2d(c, image_channels, 1) for c in channels)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor, stage: int, fade_alpha: float) -> torch.Tensor:
@@ -149,7 +154,7 @@ class Generator(nn.Module):
         if fade_alpha == 1.0:  # the fade-in is over: the previous path has weight 0
             return torch.tanh(new)
         # Upsampling after the 1x1 to-image equals to-image after upsampling, on one channel instead of many.
-        previous = F.interpolate(self.to_image[stage - 1](x), scale_factor=2, mode="nearest")
+        previous = upsample2x(self.to_image[stage - 1](x), self.upsample)
         return torch.tanh(fade_alpha * new + (1.0 - fade_alpha) * previous)
 
     def _check_inputs(self, z: torch.Tensor, labels: torch.Tensor) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from pacgan_lite.evaluation import figures
 from pacgan_lite.metrics import EvaluationContext, EvaluationSets, compute_metrics
-from pacgan_lite.metrics.spectrum import frequencies, log_radial_power
+from pacgan_lite.metrics.spectrum import axis_streak_ratio, frequencies, log_radial_power
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -89,3 +89,34 @@ def test_rings_run_from_one_frequency_step_to_nyquist():
     np.testing.assert_allclose(frequencies(8), [0.125, 0.25, 0.375, 0.5])
     constant = torch.full((2, 3, 8, 8), 0.4)  # all power in the mean: every ring is empty
     assert log_radial_power(constant).shape == (2, 4) and (log_radial_power(constant) < -10).all()
+
+
+def _streaks(seed: int) -> torch.Tensor:
+    """Fine random row and column streaks, as nearest up-sampling through a narrow layer leaves them: each row
+    and each column gets its own brightness offset."""
+    generator = torch.Generator().manual_seed(seed)
+    return 0.1 * (torch.randn(SIDE, 1, generator=generator) + torch.randn(1, SIDE, generator=generator))
+
+
+@pytest.mark.parametrize(
+    ("make_fake", "low", "high"),
+    [
+        (lambda real: real.clone(), 1.0 - 1e-12, 1.0 + 1e-12),
+        # isotropic fine noise adds power in every direction, the axes' share stays
+        (lambda real: real + 0.1 * torch.randn(real.shape, generator=torch.Generator().manual_seed(5)), 0.8, 1.25),
+        (lambda real: real + torch.stack([_streaks(i) for i in range(len(real))])[:, None], 2.0, math.inf),
+    ],
+    ids=["the same images", "isotropic noise", "row and column streaks"],
+)
+def test_the_axis_streak_ratio_finds_row_and_column_streaks(make_fake, low, high):
+    real = disks(60, 0)
+    assert low <= axis_streak_ratio(real, make_fake(real)) <= high
+
+
+def test_the_metric_reports_the_streak_ratio_overall_and_per_class():
+    streaked = torch.cat([disks(20, 2), disks(20, 3)]) + torch.stack([_streaks(i) for i in range(40)])[:, None]
+    result = spectrum_of(streaked)
+    assert result["axis_streak_band_cycles_per_pixel"] == [0.25, 0.5]
+    assert result["axis_streak_ratio"]["overall"] > 2.0
+    assert all(ratio > 2.0 for ratio in result["axis_streak_ratio"]["per_class"].values())
+    assert "axis streak ratio" in figures.power_spectrum_figure(result)._suptitle.get_text()

@@ -32,7 +32,8 @@ def _record(fake_fake_ssim: float = 0.5, class_effect_ratio: float = 1.2, spread
                                                 "coverage_expected_for_one_distribution": 0.88}},
         "density_coverage_efficientnet": {"skipped": "no EfficientNet"},
         "power_spectrum": {"high_frequency_ratio": {"overall": 0.42, "per_class": {"CN": 0.4, "AD": 0.44}},
-                           "high_frequency_band_cycles_per_pixel": [0.375, 0.5]},
+                           "high_frequency_band_cycles_per_pixel": [0.375, 0.5],
+                           "axis_streak_ratio": {"overall": 3.25, "per_class": {"CN": 3.0, "AD": 3.5}}},
         "memorization": {"pixels_rms": {"fraction_fake_closer_than_any_real": 0.25, "fake_min": 0.2, "real_min": 0.25}},
     }}
 
@@ -41,6 +42,7 @@ def _record(fake_fake_ssim: float = 0.5, class_effect_ratio: float = 1.2, spread
     ("row", "value"),
     [("critic AUC, real held-out", 0.8), ("FD_efficientnet real-fake", 120.0), ("recall (domain)", 0.3),
      ("density (domain)", 1.4), ("coverage (domain)", 0.25), ("high-frequency power ratio, generated / real", 0.42),
+     ("axis streak ratio, generated / real", 3.25),
      ("class-effect ratio AD vs CN, generated / real d", 1.2), ("spread ratio CN, generated / real std", 0.8),
      ("spread ratio AD, generated / real std", 0.6)],
 )

@@ -83,8 +83,8 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(full_run, prepar
     {"train__ema": True, "train__ema_half_life_images": 16, "train__gradient_penalty_interval": 3},
     {"train__augment": ["translation", "cutout", "brightness", "contrast"], "model__conditioning": "tac",
      "model__mbstd_group_size": 2},
-    {"model__conditioning": "projection", "model__min_channels": 8},
-], ids=["ema-lazy-penalty", "augment-tac-groups", "projection-floor"])
+    {"model__conditioning": "projection", "model__min_channels": 8, "model__upsample": "bilinear"},
+], ids=["ema-lazy-penalty", "augment-tac-groups", "projection-floor-bilinear"])
 def test_resume_is_exact_with_the_levers(prepared, tmp_path, levers):
     # The EMA weights, the critic-step counter that times the lazy penalty and the noise generator the
     # augmentation draws from all live in the checkpoint.

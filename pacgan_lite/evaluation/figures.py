@@ -270,8 +270,10 @@ def power_spectrum_figure(result: dict) -> plt.Figure:
         ax.set_xlim(0, 0.5)
     axes[0, 0].set_ylabel("log10 power (mean over images)")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("radially averaged power spectrum; shaded: the high-frequency band (generated / real power)",
-                 fontsize=10)
+    title = "radially averaged power spectrum; shaded: the high-frequency band (generated / real power)"
+    if "axis_streak_ratio" in result:
+        title += f"\nrow and column streaks: axis streak ratio {result['axis_streak_ratio']['overall']:.2f} (1 as real)"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

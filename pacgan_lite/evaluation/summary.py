@@ -47,6 +47,7 @@ def headline_table(record: dict) -> pd.DataFrame:
         ("density (EfficientNet)", _value(m, "density_coverage_efficientnet", "overall", "density")),
         ("coverage (EfficientNet)", _value(m, "density_coverage_efficientnet", "overall", "coverage")),
         ("high-frequency power ratio, generated / real", _value(m, "power_spectrum", "high_frequency_ratio", "overall")),
+        ("axis streak ratio, generated / real", _value(m, "power_spectrum", "axis_streak_ratio", "overall")),
         ("generated closer to training than any real (pixels)",
          _value(m, "memorization", "pixels_rms", "fraction_fake_closer_than_any_real")),
     ]
@@ -142,6 +143,10 @@ def plain_reading(record: dict) -> str:
                      f"carry {spectrum['high_frequency_ratio']['overall']:.2f} times the power of real ones: well "
                      "above 1 points to up-sampling grid patterns or noise, well below 1 to images smoother than "
                      "real slices.")
+        if _is_number(spectrum.get("axis_streak_ratio", {}).get("overall")):
+            lines.append(f"Of that fine detail, generated images put {spectrum['axis_streak_ratio']['overall']:.2f} "
+                         "times the real share on the horizontal and vertical frequencies: about 1 as real slices, "
+                         "well above 1 for row and column streaks, the grid pattern of up-sampling.")
     pixels = _value(m, "memorization", "pixels_rms")
     if pixels is not None:
         lines.append(f"{100 * pixels['fraction_fake_closer_than_any_real']:.1f}% of generated images are closer to a "

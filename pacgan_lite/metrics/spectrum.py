@@ -16,6 +16,13 @@ of the generated minus the real log power, as a power ratio (the geometric mean 
 gap the figure shows): 1 for matching spectra, well above 1 for grid patterns or excess noise, below 1 for
 images smoother than real ones.
 
+Row and column streaks (the grid pattern of nearest up-sampling through narrow layers) have their power on
+the two frequency axes: a streak along the rows varies only down the columns. The **axis streak ratio** is
+the share of the power above :data:`STREAK_START` (0.25 cycles per pixel) that lies within one frequency
+step of either axis, generated over real (each set's share is that of its summed power): 1 when the
+generated images' fine detail is as directional as the real ones', well above 1 for streaks. The radial
+average cannot show them: a streak pattern moves little power off the rings' other directions.
+
 The real reference is every real image of the evaluation, training and held-out together
 (:meth:`~.registry.EvaluationSets.real_reference`).
 """
@@ -30,6 +37,7 @@ import torch
 from .registry import EvaluationContext, register
 
 HIGH_FREQUENCY_START = 0.375  # cycles per pixel: the top quarter of 0 .. 0.5
+STREAK_START = 0.25  # cycles per pixel: the upper half of 0 .. 0.5, where the anatomy's own edges weigh less
 CHUNK = 128  # images per Fourier transform: a few hundred MB at 256 px
 POWER_FLOOR = 1e-12  # a flat image has no power at all: keep its logarithm finite
 
@@ -57,6 +65,30 @@ def log_radial_power(images: torch.Tensor) -> torch.Tensor:
     return torch.cat(profiles).clamp_min(POWER_FLOOR).log10()
 
 
+def axis_and_total_power(images: torch.Tensor) -> tuple[float, float]:
+    """``images [N, C, s, s]`` -> (power within one frequency step of either axis, all power), summed over the
+    images and channels, of the frequencies farther than :data:`STREAK_START` cycles per pixel from zero."""
+    side = images.shape[-1]
+    steps = torch.fft.fftfreq(side, d=1.0 / side).abs()
+    band = torch.hypot(steps[:, None], steps[None, :]) > STREAK_START * side
+    axes = band & ((steps[:, None] <= 1) | (steps[None, :] <= 1))
+    on_axes = total = 0.0
+    for chunk in images.split(CHUNK):
+        power = torch.fft.fft2(chunk.double(), norm="ortho").abs().square().sum(dim=(0, 1))
+        on_axes, total = on_axes + power[axes].sum().item(), total + power[band].sum().item()
+    return on_axes, total
+
+
+def axis_streak_ratio(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """The generated images' share of fine-detail power on the frequency axes over the real images' share
+    (see the module docstring): ``[N, C, s, s]`` each; NaN when either set has no power in the band."""
+    shares = []
+    for images in (real, fake):
+        on_axes, total = axis_and_total_power(images)
+        shares.append(on_axes / total if total > 0 else math.nan)
+    return shares[1] / shares[0] if shares[0] > 0 else math.nan
+
+
 def frequencies(side: int) -> np.ndarray:
     """Cycles per pixel of the rings of :func:`log_radial_power`: ``[s // 2]``, 1/s .. 0.5."""
     return np.arange(1, side // 2 + 1) / side
@@ -81,13 +113,17 @@ def _mean_curves(log_power: torch.Tensor, labels: torch.Tensor, class_names: lis
 @register("power_spectrum")
 def power_spectrum(context: EvaluationContext) -> dict:
     """Mean log10 radial power spectrum of real (training and held-out) and generated images, overall and per
-    class, and the generated-to-real power ratio in the high-frequency band."""
+    class, the generated-to-real power ratio in the high-frequency band, and the axis streak ratio."""
     sets = context.sets
     reference, reference_labels, reference_record = sets.real_reference()
     real = _mean_curves(log_radial_power(reference), reference_labels, sets.class_names)
     fake = _mean_curves(log_radial_power(sets.fake_images), sets.fake_labels, sets.class_names)
     ratios = {group: high_frequency_ratio(real[group], fake[group])
               if real[group] is not None and fake[group] is not None else math.nan for group in real}
+    streaks = {"overall": axis_streak_ratio(reference, sets.fake_images)}
+    streaks["per_class"] = {name: axis_streak_ratio(reference[reference_labels == c], sets.fake_images[sets.fake_labels == c])
+                            if (reference_labels == c).any() and (sets.fake_labels == c).any() else math.nan
+                            for c, name in enumerate(sets.class_names)}
     side = sets.fake_images.shape[-1]
     return {"frequency_cycles_per_pixel": frequencies(side).round(6).tolist(),
             "high_frequency_band_cycles_per_pixel": [HIGH_FREQUENCY_START, 0.5],
@@ -95,4 +131,5 @@ def power_spectrum(context: EvaluationContext) -> dict:
                                     for group, curve in curves.items()}
                             for which, curves in (("real", real), ("fake", fake))},
             "high_frequency_ratio": {"overall": ratios.pop("all"), "per_class": ratios},
+            "axis_streak_band_cycles_per_pixel": [STREAK_START, 0.5], "axis_streak_ratio": streaks,
             "real_reference_images": reference_record, "n_fake": len(sets.fake_labels)}
