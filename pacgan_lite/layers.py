@@ -234,11 +234,15 @@ class ClassProjection(_EqualizedWeight):
 def upsample2x(x: torch.Tensor, mode: str = NEAREST) -> torch.Tensor:
     """``[B, C, H, W]`` -> ``[B, C, 2H, 2W]``, ``mode`` one of :data:`~pacgan_lite.config.UPSAMPLINGS`
     (bilinear with half-pixel centres, ``align_corners=False``)."""
-    if mode == NEAREST:
-        return F.interpolate(x, scale_factor=2, mode="nearest")
+    _check_upsampling(mode)
     if mode == BILINEAR:
         return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-    raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {mode!r}")
+    return F.interpolate(x, scale_factor=2, mode=NEAREST)
+
+
+def _check_upsampling(mode: str) -> None:
+    if mode not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {mode!r}")
 
 
 class Upsample2x(nn.Module):
@@ -246,7 +250,7 @@ class Upsample2x(nn.Module):
 
     def __init__(self, mode: str = NEAREST):
         super().__init__()
-        upsample2x(torch.zeros(1, 1, 1, 1), mode)  # an unknown mode fails here, not at the first forward
+        _check_upsampling(mode)  # an unknown mode fails here, not at the first forward
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
