@@ -8,7 +8,8 @@ import torch
 
 from pacgan_lite.config import MetricOptions
 from pacgan_lite.metrics import EvaluationContext, EvaluationSets, compute_metrics
-from pacgan_lite.metrics.classifier import classification_report
+from pacgan_lite.metrics.classifier import bootstrap_auc_interval, classification_report, stratified_resamples
+from pacgan_lite.sampling import set_auc
 
 
 def probabilities_from(scores: np.ndarray) -> torch.Tensor:
@@ -36,6 +37,16 @@ def test_auc_and_its_bootstrap_interval(scores, auc_range):
     low, high = report["auc_95ci"]
     assert low <= report["auc"] <= high
     assert report["roc"]["false_positive_rate"][0] == 0 and report["roc"]["true_positive_rate"][-1] == 1
+
+
+def test_two_class_bootstrap_interval_is_the_percentiles_of_set_auc_on_each_resample():
+    scores = np.round(RNG.normal(size=100) + LABELS, 1)  # rounding makes ties
+    probabilities, labels = probabilities_from(scores), torch.from_numpy(LABELS)
+    index = stratified_resamples(LABELS, 300, np.random.default_rng(7))
+    aucs = [set_auc(probabilities[row], labels[row]) for row in torch.from_numpy(index)]
+    expected = np.percentile(aucs, [2.5, 97.5])
+    interval = bootstrap_auc_interval(probabilities, labels, 300, np.random.default_rng(7))
+    np.testing.assert_allclose(interval, expected, rtol=0, atol=1e-12)
 
 
 def test_confusion_matrix_and_rates():

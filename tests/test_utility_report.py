@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pacgan_lite.metrics.classifier import stratified_resamples
+from pacgan_lite.metrics.classifier import resampled_aucs, stratified_resamples
 from pacgan_lite.utility.report import (
     CANNOT_TELL,
     HELPS,
@@ -16,7 +16,6 @@ from pacgan_lite.utility.report import (
     paired_comparison,
     prediction_table,
     reading,
-    resampled_aucs,
     scores_of,
 )
 

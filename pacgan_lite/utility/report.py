@@ -26,24 +26,12 @@ import math
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 from sklearn.metrics import balanced_accuracy_score
 
-from ..metrics.classifier import bootstrap_auc_interval, stratified_resamples
+from ..metrics.classifier import bootstrap_auc_interval, resampled_aucs, stratified_resamples
 from ..sampling import set_auc
 
 HELPS, HURTS, CANNOT_TELL = "helps", "hurts", "cannot tell"
-
-
-def resampled_aucs(scores: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``[R, S]`` the AUC of each of ``scores [S, N]`` (S sets of positive-class scores) on each resample
-    ``index [R, N]`` of the images with ``labels [N]`` (0/1). Ties count half, as in ``roc_auc_score``."""
-    positive = labels[index] == 1  # [R, N]
-    n_positive = positive.sum(axis=1)
-    n_negative = index.shape[1] - n_positive
-    ranks = rankdata(scores[:, index], axis=-1)  # [S, R, N], ties averaged
-    rank_sum = (ranks * positive[None]).sum(axis=-1)  # [S, R]
-    return ((rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)).T
 
 
 class Bootstrap:
