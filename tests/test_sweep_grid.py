@@ -13,6 +13,7 @@ from pacgan_lite.sweep import PROFILE_GRIDS, read_grid
 from pacgan_lite.sweep.compare import differences, reading
 from pacgan_lite.sweep.execute import RUN_NOTEBOOK
 from pacgan_lite.sweep.grid import GRID_DIR
+from pacgan_lite.sweep.runs import in_seed_order, plan_runs
 
 GOOD = {"profile": "smoke", "seeds": [0, 1],
         "variants": [{"name": "full"}, {"name": "no-ema", "set": {"train.ema": False}}]}
@@ -41,6 +42,14 @@ def test_a_good_grid_gives_each_run_its_options_and_seed(tmp_path):
     config = grid.config(grid.variants[1], 1, {"train.samples_per_class": 2})
     assert (config.train.ema, config.train.seed, config.train.stages) == (False, 1, 3)
     assert (config.train.samples_per_class, config.evaluation.held_out) == (2, "test")
+
+
+def test_runs_go_seed_by_seed_and_the_table_variant_by_variant(tmp_path):
+    grid = read_grid(_write(tmp_path, {**GOOD, "seeds": [3, 1]}))
+    planned = plan_runs(grid, tmp_path / "sweep")
+    assert [run.name for run in planned] == ["full-seed3", "full-seed1", "no-ema-seed3", "no-ema-seed1"]
+    assert [run.name for run in in_seed_order(planned, grid.seeds)] == [
+        "full-seed3", "no-ema-seed3", "full-seed1", "no-ema-seed1"]
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -27,7 +27,7 @@ from .executors import EXECUTORS, started
 from .figures import write_figures
 from .grid import Grid, read_grid
 from .progress import follow
-from .runs import FIGURES_DIR, GRID_FILE, LOG_FILE, SUBMITIT_DIR, TO_DO, SweepRun, plan_runs
+from .runs import FIGURES_DIR, GRID_FILE, LOG_FILE, SUBMITIT_DIR, TO_DO, SweepRun, in_seed_order, plan_runs
 
 DIFFERENCES_FILE = "differences.csv"
 
@@ -85,7 +85,7 @@ def sweep(grid: Grid | str | Path, out: str | Path | None = None, overrides: dic
     if grid.path.resolve() != (out / GRID_FILE).resolve():
         shutil.copyfile(grid.path, out / GRID_FILE)
     runs, to_run, skipped = plan_runs(grid, out), [], {}
-    for run in runs:
+    for run in in_seed_order(runs, grid.seeds):
         state, reason = run.state()
         if state == TO_DO or (state == FAILED and retry_failed):
             to_run.append(run)

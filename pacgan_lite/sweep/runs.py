@@ -22,6 +22,7 @@ A run's state is read through :class:`RunFolder` only. A run is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,3 +79,9 @@ class SweepRun:
 def plan_runs(grid: Grid, out: Path) -> list[SweepRun]:
     """Every run of the grid, variant by variant (the reference first), each seed in the grid's order."""
     return [SweepRun(variant, seed, Path(out)) for variant in grid.variants for seed in grid.seeds]
+
+
+def in_seed_order(runs: list[SweepRun], seeds: Sequence[int]) -> list[SweepRun]:
+    """``runs`` seed by seed, in the grid's order of variants within a seed: a sweep stopped part-way has
+    run every variant once before any runs its second seed."""
+    return sorted(runs, key=lambda run: list(seeds).index(run.seed))
