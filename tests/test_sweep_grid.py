@@ -10,7 +10,7 @@ import yaml
 from pacgan_lite.errors import ConfigError
 from pacgan_lite.notebooks import declared_parameters
 from pacgan_lite.sweep import PROFILE_GRIDS, read_grid
-from pacgan_lite.sweep.compare import differences, reading
+from pacgan_lite.sweep.compare import better, differences, key_metrics, reading
 from pacgan_lite.sweep.execute import RUN_NOTEBOOK
 from pacgan_lite.sweep.grid import GRID_DIR
 from pacgan_lite.sweep.runs import in_seed_order, plan_runs
@@ -101,6 +101,15 @@ def test_an_unknown_grid_name_lists_the_named_grids():
 
 def test_the_run_notebook_declares_what_the_sweep_passes():
     assert set(declared_parameters(RUN_NOTEBOOK)) == {"PROFILE", "OVERRIDES", "TRAIN_DATA", "TEST_DATA", "RUN_DIR"}
+
+
+def test_key_metrics_include_the_fidelity_ratios_of_any_class_names_in_a_fixed_order():
+    metrics = ["spread ratio MCI, generated / real std", "wall_seconds", "coverage (domain)",
+               "class-effect ratio AD vs CN, generated / real d", "critic AUC, real held-out", "spread ratios"]
+    assert key_metrics(metrics) == ["critic AUC, real held-out", "coverage (domain)",
+                                    "class-effect ratio AD vs CN, generated / real d",
+                                    "spread ratio MCI, generated / real std"]
+    assert (better("spread ratio MCI, generated / real std"), better("wall_seconds")) == ("closer to 1", None)
 
 
 RESULTS = pd.DataFrame({"variant": ["full", "full", "a", "a", "b", "b"], "seed": [0, 1, 0, 1, 0, 1],

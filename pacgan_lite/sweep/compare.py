@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# The numbers a reader of an ablation looks at first (headline_table's names), and which way is better.
+# The numbers a reader of an ablation looks at first (headline_table's names), and which way is better. The
+# class-effect and spread ratios carry class names ("spread ratio CN, generated / real std"): matched by prefix.
 KEY_METRICS = {
     "critic AUC, real held-out": "higher",
     "FD_domain real-fake": "lower",
@@ -20,13 +21,25 @@ KEY_METRICS = {
     "FD_efficientnet real-fake": "lower",
     "SSIM fake-fake": "lower (closer to real-real)",
     "MS-SSIM among generated": "lower (more variety)",
+    "coverage (domain)": "higher",
+    "class-effect ratio ": "closer to 1",
+    "spread ratio ": "closer to 1",
     "images_per_second": "higher",
 }
 
 
+def _matches(metric: str, key: str) -> bool:
+    return metric == key or (key.endswith(" ") and metric.startswith(key))
+
+
+def better(metric: str) -> str | None:
+    """Which way ``metric`` is better if it is a key metric (see :data:`KEY_METRICS`), else None."""
+    return next((way for key, way in KEY_METRICS.items() if _matches(metric, key)), None)
+
+
 def key_metrics(metrics: list[str]) -> list[str]:
-    """The :data:`KEY_METRICS` among ``metrics`` (an evaluation may have skipped some)."""
-    return [metric for metric in KEY_METRICS if metric in metrics]
+    """The key metrics among ``metrics`` (an evaluation may have skipped some), in :data:`KEY_METRICS`' order."""
+    return [metric for key in KEY_METRICS for metric in metrics if _matches(metric, key)]
 
 
 def differences(results: pd.DataFrame, metrics: list[str], reference: str, resamples: int = 2000,
@@ -65,7 +78,7 @@ def reading(diffs: pd.DataFrame, results: pd.DataFrame, reference: str) -> str:
         spread = results.loc[results["variant"] == reference, metric].std()
         said = "; ".join(f"{row.variant} {row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}]"
                          for row in moved.itertuples())
-        lines.append(f"{metric} ({KEY_METRICS[metric]} is better; the {reference} seeds differ by a standard "
+        lines.append(f"{metric} ({better(metric)} is better; the {reference} seeds differ by a standard "
                      f"deviation of {spread:.3g}): "
                      + (f"moved beyond the seeds' spread by {said}." if said else "no variant moved it beyond "
                         "the spread of the seeds."))
