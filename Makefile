@@ -35,8 +35,8 @@ test: lint
 bench: setup
 	$(BIN)/pacgan-lite bench
 
-# The whole ablation grid in the teaching profile (10 variants x 2 seeds at 64 px, sized for under an hour
-# on 2 CPU cores) into runs/sweeps/teaching/, then notebook 04 on its table. Started again, it skips finished runs.
+# The whole ablation grid in the teaching profile (11 variants x 2 seeds at 64 px, just under an hour on 2 CPU
+# cores) into runs/sweeps/teaching/, then notebook 04 on its table. Started again, it skips finished runs.
 ablations: setup
 	$(BIN)/pacgan-lite sweep teaching
 	$(BIN)/papermill notebooks/04_ablations.ipynb runs/sweeps/teaching/04_ablations.ipynb -k python3 \
