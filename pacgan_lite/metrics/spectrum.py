@@ -65,28 +65,35 @@ def log_radial_power(images: torch.Tensor) -> torch.Tensor:
     return torch.cat(profiles).clamp_min(POWER_FLOOR).log10()
 
 
-def axis_and_total_power(images: torch.Tensor) -> tuple[float, float]:
-    """``images [N, C, s, s]`` -> (power within one frequency step of either axis, all power), summed over the
-    images and channels, of the frequencies farther than :data:`STREAK_START` cycles per pixel from zero."""
+def axis_and_total_power(images: torch.Tensor) -> torch.Tensor:
+    """``images [N, C, s, s]`` -> ``[N, 2]`` float64: per image, the power within one frequency step of either
+    axis and all power, summed over channels, of the frequencies farther than :data:`STREAK_START` cycles per
+    pixel from zero."""
     side = images.shape[-1]
     steps = torch.fft.fftfreq(side, d=1.0 / side).abs()
     band = torch.hypot(steps[:, None], steps[None, :]) > STREAK_START * side
     axes = band & ((steps[:, None] <= 1) | (steps[None, :] <= 1))
-    on_axes = total = 0.0
+    rows = []
     for chunk in images.split(CHUNK):
-        power = torch.fft.fft2(chunk.double(), norm="ortho").abs().square().sum(dim=(0, 1))
-        on_axes, total = on_axes + power[axes].sum().item(), total + power[band].sum().item()
-    return on_axes, total
+        power = torch.fft.fft2(chunk.double(), norm="ortho").abs().square().sum(dim=1)  # [n, s, s]
+        rows.append(torch.stack([power[:, axes].sum(dim=1), power[:, band].sum(dim=1)], dim=1))
+    return torch.cat(rows)
+
+
+def streak_ratio_of_powers(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """The axis streak ratio from :func:`axis_and_total_power` rows ``[N, 2]`` of real and generated images:
+    each set's share is that of its summed power; NaN when a set is empty or has no power in the band."""
+    shares = []
+    for rows in (real, fake):
+        on_axes, total = rows.sum(dim=0).tolist() if len(rows) else (0.0, 0.0)
+        shares.append(on_axes / total if total > 0 else math.nan)
+    return shares[1] / shares[0] if shares[0] > 0 else math.nan
 
 
 def axis_streak_ratio(real: torch.Tensor, fake: torch.Tensor) -> float:
     """The generated images' share of fine-detail power on the frequency axes over the real images' share
     (see the module docstring): ``[N, C, s, s]`` each; NaN when either set has no power in the band."""
-    shares = []
-    for images in (real, fake):
-        on_axes, total = axis_and_total_power(images)
-        shares.append(on_axes / total if total > 0 else math.nan)
-    return shares[1] / shares[0] if shares[0] > 0 else math.nan
+    return streak_ratio_of_powers(axis_and_total_power(real), axis_and_total_power(fake))
 
 
 def frequencies(side: int) -> np.ndarray:
@@ -120,10 +127,11 @@ def power_spectrum(context: EvaluationContext) -> dict:
     fake = _mean_curves(log_radial_power(sets.fake_images), sets.fake_labels, sets.class_names)
     ratios = {group: high_frequency_ratio(real[group], fake[group])
               if real[group] is not None and fake[group] is not None else math.nan for group in real}
-    streaks = {"overall": axis_streak_ratio(reference, sets.fake_images)}
-    streaks["per_class"] = {name: axis_streak_ratio(reference[reference_labels == c], sets.fake_images[sets.fake_labels == c])
-                            if (reference_labels == c).any() and (sets.fake_labels == c).any() else math.nan
-                            for c, name in enumerate(sets.class_names)}
+    real_power, fake_power = axis_and_total_power(reference), axis_and_total_power(sets.fake_images)
+    streaks = {"overall": streak_ratio_of_powers(real_power, fake_power),
+               "per_class": {name: streak_ratio_of_powers(real_power[reference_labels == c],
+                                                          fake_power[sets.fake_labels == c])
+                             for c, name in enumerate(sets.class_names)}}
     side = sets.fake_images.shape[-1]
     return {"frequency_cycles_per_pixel": frequencies(side).round(6).tolist(),
             "high_frequency_band_cycles_per_pixel": [HIGH_FREQUENCY_START, 0.5],
