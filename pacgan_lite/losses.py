@@ -15,6 +15,7 @@ Generator::
 
     loss = -mean D(fake)                                     # "score_fake"
          + class_generator * CE(class logits of fake, labels)  # "class_fake" (acgan, acgan_real)
+         + mode_seeking / (diversity ratio + 1e-5)           # "mode_seeking" (the ratio logged; paper: off)
 
 The conditioning (``model.conditioning``) decides the class terms; in every mode the critic's class head is
 trained on real images, so the critic classifies (its AUC):
@@ -43,6 +44,11 @@ the modes other than ``acgan``, ``class_fake`` (the class head's CE on generated
 
 ``augment`` (both losses): a differentiable function applied to every image the critic sees, real and
 generated (DiffAugment); the gradient penalty mixes the augmented images. None: the images as they are.
+
+``mode_seeking`` (MSGAN, Mao et al. 2019) acts against the generator's collapse onto one image per class,
+where different z give nearly the same slice: for every pair of images of the same class in the batch, the
+mean absolute difference of the images over that of their z, averaged over the pairs (the "diversity ratio",
+:func:`mode_seeking_ratio`); the generator minimizes its reciprocal, so it pays most when z is ignored.
 
 Departure from the reference: the generator loss does not run the critic on real images. The reference
 adds ``LAMBDA_CLS_2 * CE(real)`` there, a term with no gradient for the generator that only changes the
@@ -77,6 +83,8 @@ class LossWeights:
             the class head for ``acgan``, of the twin head for ``tac``, unused otherwise.
         class_generator: generator, cross-entropy on generated images (``LAMBDA_CLS_1``, 4); for ``tac`` the
             difference of the two heads' cross-entropies, unused for ``projection``.
+        mode_seeking: generator, the reciprocal of the diversity ratio of same-class pairs (MSGAN); 0 (the
+            paper) leaves it out.
     """
 
     gradient_penalty: float = 10.0
@@ -84,6 +92,7 @@ class LossWeights:
     class_real: float = 4.0
     class_fake: float = 2.0
     class_generator: float = 4.0
+    mode_seeking: float = 0.0
 
 
 def gradient_penalty(
@@ -208,6 +217,7 @@ def generator_loss(
     *,
     conditioning: str = ACGAN,
     augment: Augment | None = None,
+    z: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of one generator update: ``-mean D(fake)`` plus the class term of ``conditioning`` (see the module
     docstring; PACGAN's: ``class_generator * CE(logits of fake, labels)``).
@@ -224,10 +234,12 @@ def generator_loss(
         conditioning: one of :data:`CONDITIONINGS`, the critic's.
         augment: applied to ``fake`` before the critic sees it (differentiable, so G gets its gradient through
             it); None: no augmentation.
+        z: ``[B, z_dim]`` the latent vectors of ``fake``; needed when ``weights.mode_seeking > 0``.
 
     Returns:
-        ``(loss, terms)`` with ``terms`` = ``loss``, ``score_fake`` (mean score), ``class_fake`` (cross-entropy)
-        and ``twin_fake`` (the twin head's cross-entropy, ``tac`` only), detached scalars, unweighted.
+        ``(loss, terms)`` with ``terms`` = ``loss``, ``score_fake`` (mean score), ``class_fake`` (cross-entropy),
+        ``twin_fake`` (the twin head's cross-entropy, ``tac`` only) and ``mode_seeking`` (the diversity ratio,
+        with ``weights.mode_seeking > 0`` only), detached scalars, unweighted.
     """
     _check_conditioning(conditioning)
     score_fake, logits_fake, *twin_logits = discriminator(_augmented(fake, augment), stage, fade_alpha,
@@ -239,7 +251,38 @@ def generator_loss(
     elif conditioning == TAC:
         terms["twin_fake"] = F.cross_entropy(twin_logits[0], labels)
         loss = loss + weights.class_generator * (terms["class_fake"] - terms["twin_fake"])
+    if weights.mode_seeking > 0:
+        if z is None:
+            raise ValueError("the mode-seeking term needs the latent vectors z of the generated images")
+        ratio = mode_seeking_ratio(fake, z, labels)
+        if ratio is not None:  # a batch with no two images of one class has no pair to compare
+            terms["mode_seeking"] = ratio
+            loss = loss + weights.mode_seeking / (ratio + MODE_SEEKING_EPSILON)
     return loss, _detached(loss, terms)
+
+
+MODE_SEEKING_EPSILON = 1e-5
+
+
+def mode_seeking_ratio(images: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+    """Diversity ratio of a generated batch: over every pair ``i < j`` of the same class,
+    ``mean|images_i - images_j| / mean|z_i - z_j|``, averaged over the pairs (MSGAN's ``d_I / d_z``).
+
+    Args:
+        images: ``[B, C, s, s]`` generated images (the graph kept, so the ratio trains the generator).
+        z: ``[B, z_dim]`` their latent vectors.
+        labels: ``[B]`` their classes; pairs of different classes are left out (their difference is the
+            class's, not z's).
+
+    Returns:
+        Scalar float32 tensor; None when no class has two images in the batch.
+    """
+    first, second = (labels[:, None] == labels[None, :]).triu(diagonal=1).nonzero(as_tuple=True)
+    if len(first) == 0:
+        return None
+    image_distance = (images[first].float() - images[second].float()).abs().flatten(1).mean(1)
+    z_distance = (z[first].float() - z[second].float()).abs().mean(1)
+    return (image_distance / z_distance).mean()
 
 
 def _check_conditioning(conditioning: str) -> None:

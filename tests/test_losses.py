@@ -11,7 +11,14 @@ from torch import nn
 
 from pacgan_lite.config import KitConfig, TrainOptions, validate_config
 from pacgan_lite.errors import ConfigError
-from pacgan_lite.losses import LossWeights, critic_loss, generator_loss, gradient_penalty
+from pacgan_lite.losses import (
+    MODE_SEEKING_EPSILON,
+    LossWeights,
+    critic_loss,
+    generator_loss,
+    gradient_penalty,
+    mode_seeking_ratio,
+)
 from pacgan_lite.networks import Discriminator, Generator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -44,8 +51,9 @@ def nonzero_gradient(parameter: nn.Parameter) -> bool:
 
 
 def test_paper_weights_map_to_reference_keys():
-    # The published LAMBDA_GP, drift, LAMBDA_CLS_1, LAMBDA_CLS_2 = LAMBDA_CLS_1 / 2 and LAMBDA_CLS_1.
-    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0)
+    # The published LAMBDA_GP, drift, LAMBDA_CLS_1, LAMBDA_CLS_2 = LAMBDA_CLS_1 / 2 and LAMBDA_CLS_1; no
+    # mode-seeking term.
+    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -55,6 +63,7 @@ def test_paper_weights_map_to_reference_keys():
         ({"class_real": float("nan")}, "train.loss.class_real: must be a finite number >= 0"),
         ({"gradient_penalty": float("inf")}, "train.loss.gradient_penalty: must be a finite number >= 0"),
         ({"class_fake": "2"}, "train.loss.class_fake: expected float"),
+        ({"mode_seeking": -1.0}, "train.loss.mode_seeking: must be a finite number >= 0"),
     ],
 )
 def test_the_configuration_check_rejects_bad_weights(bad, message):
@@ -156,6 +165,64 @@ def test_lazy_interval_must_be_positive(setup):
     _, D, real, labels, fake = setup
     with pytest.raises(ValueError, match="gradient_penalty_interval must be >= 1"):
         critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, gradient_penalty_interval=0)
+
+
+# ---------------------------------------------------------------------------------------------------- mode seeking
+
+
+def batch_of(*rows: list[float]) -> torch.Tensor:
+    """``[len(rows), 1, 1, len(row)]`` images whose pixels are the rows."""
+    return torch.tensor(rows).reshape(len(rows), 1, 1, -1)
+
+
+@pytest.mark.parametrize(
+    ("images", "z", "labels", "expected"),
+    [
+        # one pair per class: |1-0| / |2-0| and mean(|0.5-0|, |0.5-0|) / mean(|1-0|, |-1-0|)
+        (batch_of([0, 0], [1, 1], [0, 0], [0.5, 0.5]), [[0, 0], [2, 2], [0, 0], [1, -1]], [0, 0, 1, 1],
+         (0.5 + 0.5) / 2),
+        # the pairs (0, 2) and (1, 3): the first has no image difference; mean(1, 2) / mean(2, 2)
+        (batch_of([0, 0], [1, 1], [0, 0], [0, 3]), [[0, 0], [2, 2], [1, 1], [0, 0]], [0, 1, 0, 1],
+         (0 + 1.5 / 2) / 2),
+        # three images of one class: the pairs (0, 1), (0, 2), (1, 2)
+        (batch_of([0], [1], [3]), [[0], [1], [0.5]], [1, 1, 1], (1 / 1 + 3 / 0.5 + 2 / 0.5) / 3),
+    ],
+    ids=["a-pair-per-class", "classes-interleaved", "three-of-one-class"],
+)
+def test_the_diversity_ratio_averages_same_class_pairs(images, z, labels, expected):
+    ratio = mode_seeking_ratio(images, torch.tensor(z, dtype=torch.float32), torch.tensor(labels))
+    assert ratio.item() == pytest.approx(expected)
+
+
+def test_the_diversity_ratio_of_a_batch_without_a_same_class_pair_is_none():
+    assert mode_seeking_ratio(batch_of([0], [1]), torch.zeros(2, 3), torch.tensor([0, 1])) is None
+
+
+def test_the_mode_seeking_term_is_weighted_as_documented_and_rewards_diverse_images(setup):
+    G, D, _, labels, _ = setup
+    z = torch.randn(BATCH, Z_DIM, generator=torch.Generator().manual_seed(5))
+    fake = G(z, labels, STAGE, FADE_ALPHA)
+    weights = dataclasses.replace(LossWeights(), mode_seeking=2.0)
+    loss, terms = generator_loss(D, fake, labels, STAGE, FADE_ALPHA, weights, z=z)
+    plain, plain_terms = generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
+    assert set(terms) == GENERATOR_TERMS | {"mode_seeking"} and set(plain_terms) == GENERATOR_TERMS
+    ratio = mode_seeking_ratio(fake, z, labels)
+    assert terms["mode_seeking"] == ratio and 0 < ratio.item() < 1
+    torch.testing.assert_close(loss.detach(), plain.detach() + 2.0 / (ratio.detach() + MODE_SEEKING_EPSILON))
+    # The term's gradient moves the images of a class apart: one small step along it raises the ratio.
+    (term_gradient,) = torch.autograd.grad(loss - plain, fake)
+    assert mode_seeking_ratio(fake - 0.1 * term_gradient, z, labels) > ratio
+
+
+def test_the_mode_seeking_term_needs_z_and_skips_a_batch_without_pairs(setup):
+    _, D, _, _, fake = setup
+    weights = dataclasses.replace(LossWeights(), mode_seeking=1.0)
+    with pytest.raises(ValueError, match="needs the latent vectors z"):
+        generator_loss(D, fake, torch.tensor([0, 1, 0, 1, 1, 0]), STAGE, FADE_ALPHA, weights)
+    two = fake[:2]
+    loss, terms = generator_loss(D, two, torch.tensor([0, 1]), STAGE, FADE_ALPHA, weights, z=torch.zeros(2, Z_DIM))
+    plain, _ = generator_loss(D, two, torch.tensor([0, 1]), STAGE, FADE_ALPHA)
+    assert "mode_seeking" not in terms and torch.equal(loss, plain)
 
 
 # ---------------------------------------------------------------------------------------------------- paper's values

@@ -89,9 +89,10 @@ class TrainingStep:
             self.critic_steps += 1
         self.D.requires_grad_(False)
         with self.precision.autocast():
-            fake = self.G_train(self._z(len(labels)), labels, stage, fade_alpha)
+            z = self._z(len(labels))
+            fake = self.G_train(z, labels, stage, fade_alpha)
             loss_G, generator_terms = generator_loss(self.D, fake, labels, stage, fade_alpha, weights,
-                                                     conditioning=conditioning, augment=self.augment)
+                                                     conditioning=conditioning, augment=self.augment, z=z)
         self.opt_G.zero_grad(set_to_none=True)
         scaler_G.scale(loss_G).backward()
         scaler_G.step(self.opt_G)
