@@ -15,7 +15,7 @@ Generator::
 
     loss = -mean D(fake)                                     # "score_fake"
          + class_generator * CE(class logits of fake, labels)  # "class_fake" (acgan, acgan_real)
-         + mode_seeking / (diversity ratio + 1e-5)           # "mode_seeking" (the ratio logged; paper: off)
+         + mode_seeking / (diversity ratio + 1e-5)           # "mode_seeking" (the ratio; paper: off)
 
 The conditioning (``model.conditioning``) decides the class terms; in every mode the critic's class head is
 trained on real images, so the critic classifies (its AUC):
@@ -66,6 +66,7 @@ from torch import nn
 
 ACGAN, ACGAN_REAL, TAC, PROJECTION = "acgan", "acgan_real", "tac", "projection"
 CONDITIONINGS = (ACGAN, ACGAN_REAL, TAC, PROJECTION)
+MODE_SEEKING_EPSILON = 1e-5  # keeps the reciprocal of a fully collapsed batch's ratio finite
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -259,9 +260,6 @@ def generator_loss(
             terms["mode_seeking"] = ratio
             loss = loss + weights.mode_seeking / (ratio + MODE_SEEKING_EPSILON)
     return loss, _detached(loss, terms)
-
-
-MODE_SEEKING_EPSILON = 1e-5
 
 
 def mode_seeking_ratio(images: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
