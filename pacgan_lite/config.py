@@ -640,7 +640,13 @@ def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
     if len(train.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in train.betas):
         yield _Finding("train.betas", f"must be two numbers in [0, 1), got {list(train.betas)}",
                        "give Adam's two decay rates")
+    scale = train.loss.mode_seeking_scale
+    if scale < 1:
+        yield _Finding("train.loss.mode_seeking_scale", f"must be an integer >= 1, got {scale!r}",
+                       "give the pooling factor of the mode-seeking distance (1: pixel by pixel)")
     for weight in dataclasses.fields(LossWeights):
+        if weight.name == "mode_seeking_scale":
+            continue
         value = getattr(train.loss, weight.name)
         if not (math.isfinite(value) and value >= 0):
             yield _Finding(f"train.loss.{weight.name}", f"must be a finite number >= 0, got {value!r}",

@@ -49,6 +49,8 @@ generated (DiffAugment); the gradient penalty mixes the augmented images. None: 
 where different z give nearly the same slice: for every pair of images of the same class in the batch, the
 mean absolute difference of the images over that of their z, averaged over the pairs (the "diversity ratio",
 :func:`mode_seeking_ratio`); the generator minimizes its reciprocal, so it pays most when z is ignored.
+``mode_seeking_scale`` compares the images after average pooling, so that the diversity it rewards is one of
+layout, not of pixel noise.
 
 Departure from the reference: the generator loss does not run the critic on real images. The reference
 adds ``LAMBDA_CLS_2 * CE(real)`` there, a term with no gradient for the generator that only changes the
@@ -86,6 +88,8 @@ class LossWeights:
             difference of the two heads' cross-entropies, unused for ``projection``.
         mode_seeking: generator, the reciprocal of the diversity ratio of same-class pairs (MSGAN); 0 (the
             paper) leaves it out.
+        mode_seeking_scale: not a weight: the diversity ratio compares the images after average pooling by
+            this factor (see :func:`mode_seeking_ratio`); 1 (MSGAN) compares them pixel by pixel.
     """
 
     gradient_penalty: float = 10.0
@@ -94,6 +98,7 @@ class LossWeights:
     class_fake: float = 2.0
     class_generator: float = 4.0
     mode_seeking: float = 0.0
+    mode_seeking_scale: int = 1
 
 
 def gradient_penalty(
@@ -255,29 +260,41 @@ def generator_loss(
     if weights.mode_seeking > 0:
         if z is None:
             raise ValueError("the mode-seeking term needs the latent vectors z of the generated images")
-        ratio = mode_seeking_ratio(fake, z, labels)
+        ratio = mode_seeking_ratio(fake, z, labels, weights.mode_seeking_scale)
         if ratio is not None:  # a batch with no two images of one class has no pair to compare
             terms["mode_seeking"] = ratio
             loss = loss + weights.mode_seeking / (ratio + MODE_SEEKING_EPSILON)
     return loss, _detached(loss, terms)
 
 
-def mode_seeking_ratio(images: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+def mode_seeking_ratio(images: torch.Tensor, z: torch.Tensor, labels: torch.Tensor, scale: int = 1
+                       ) -> torch.Tensor | None:
     """Diversity ratio of a generated batch: over every pair ``i < j`` of the same class,
     ``mean|images_i - images_j| / mean|z_i - z_j|``, averaged over the pairs (MSGAN's ``d_I / d_z``).
+
+    With ``scale`` > 1 the images are compared after 2-D average pooling by that factor, reduced where needed
+    so that at least 4 pixels a side remain (at 128 px and scale 4: 32 x 32 means of 4 x 4 blocks). Pixel
+    noise that differs from one z to the next then averages out, so the ratio rewards differences of layout
+    (outline, size, ventricles) rather than speckle.
 
     Args:
         images: ``[B, C, s, s]`` generated images (the graph kept, so the ratio trains the generator).
         z: ``[B, z_dim]`` their latent vectors.
         labels: ``[B]`` their classes; pairs of different classes are left out (their difference is the
             class's, not z's).
+        scale: the pooling factor, at least 1 (1: pixel by pixel, as MSGAN).
 
     Returns:
         Scalar float32 tensor; None when no class has two images in the batch.
     """
+    if scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale}")
     first, second = (labels[:, None] == labels[None, :]).triu(diagonal=1).nonzero(as_tuple=True)
     if len(first) == 0:
         return None
+    factor = min(scale, max(1, min(images.shape[-2:]) // 4))
+    if factor > 1:
+        images = F.avg_pool2d(images.float(), factor)
     image_distance = (images[first].float() - images[second].float()).abs().flatten(1).mean(1)
     z_distance = (z[first].float() - z[second].float()).abs().mean(1)
     return (image_distance / z_distance).mean()

@@ -52,8 +52,8 @@ def nonzero_gradient(parameter: nn.Parameter) -> bool:
 
 def test_paper_weights_map_to_reference_keys():
     # The published LAMBDA_GP, drift, LAMBDA_CLS_1, LAMBDA_CLS_2 = LAMBDA_CLS_1 / 2 and LAMBDA_CLS_1; no
-    # mode-seeking term.
-    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0)
+    # mode-seeking term (and its pooling factor 1, unused).
+    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0, 1)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,8 @@ def test_paper_weights_map_to_reference_keys():
         ({"gradient_penalty": float("inf")}, "train.loss.gradient_penalty: must be a finite number >= 0"),
         ({"class_fake": "2"}, "train.loss.class_fake: expected float"),
         ({"mode_seeking": -1.0}, "train.loss.mode_seeking: must be a finite number >= 0"),
+        ({"mode_seeking_scale": 0}, "train.loss.mode_seeking_scale: must be an integer >= 1"),
+        ({"mode_seeking_scale": 2.0}, "train.loss.mode_seeking_scale: expected int"),
     ],
 )
 def test_the_configuration_check_rejects_bad_weights(bad, message):
@@ -192,6 +194,39 @@ def batch_of(*rows: list[float]) -> torch.Tensor:
 def test_the_diversity_ratio_averages_same_class_pairs(images, z, labels, expected):
     ratio = mode_seeking_ratio(images, torch.tensor(z, dtype=torch.float32), torch.tensor(labels))
     assert ratio.item() == pytest.approx(expected)
+
+
+def speckle_and_shift(side: int) -> torch.Tensor:
+    """Three ``[1, side, side]`` images of one class: zeros, a +-1 checkerboard (pixel noise) and 0.5 (a change
+    of the whole image)."""
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    checkerboard = ((rows + cols) % 2 * 2 - 1).float()
+    return torch.stack([torch.zeros(side, side), checkerboard, torch.full((side, side), 0.5)])[:, None]
+
+
+@pytest.mark.parametrize(
+    ("side", "scale", "image_distances"),
+    [
+        # pixel by pixel: (zeros, checkerboard) 1, (zeros, 0.5) 0.5, (checkerboard, 0.5) mean(1.5, 0.5) = 1
+        (8, 1, (1, 0.5, 1)),
+        # pooled by 2: the checkerboard averages to 0, so only the change of the whole image counts
+        (8, 2, (0, 0.5, 0.5)),
+        # at 8 px the factor 4 is cut to 2, which leaves 4 x 4 pixels
+        (8, 4, (0, 0.5, 0.5)),
+        # at 4 px there is nothing to pool
+        (4, 4, (1, 0.5, 1)),
+    ],
+    ids=["pixels", "pooled", "pooled-to-4-px", "4-px-not-pooled"],
+)
+def test_the_pooled_diversity_ratio_ignores_pixel_noise(side, scale, image_distances):
+    z = torch.eye(3)  # every pair of z differs by 2/3 on average
+    ratio = mode_seeking_ratio(speckle_and_shift(side), z, torch.zeros(3, dtype=torch.int64), scale)
+    assert ratio.item() == pytest.approx(sum(image_distances) / 3 / (2 / 3))
+
+
+def test_the_pooling_factor_must_be_positive():
+    with pytest.raises(ValueError, match="scale must be an integer >= 1"):
+        mode_seeking_ratio(speckle_and_shift(8), torch.eye(3), torch.zeros(3, dtype=torch.int64), 0)
 
 
 def test_the_diversity_ratio_of_a_batch_without_a_same_class_pair_is_none():
