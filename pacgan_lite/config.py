@@ -645,7 +645,7 @@ def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
         yield _Finding("train.loss.mode_seeking_scale", f"must be an integer >= 1, got {scale!r}",
                        "give the pooling factor of the mode-seeking distance (1: pixel by pixel)")
     for weight in dataclasses.fields(LossWeights):
-        if weight.name == "mode_seeking_scale":
+        if not isinstance(weight.default, float):  # the mode-seeking options, not weights
             continue
         value = getattr(train.loss, weight.name)
         if not (math.isfinite(value) and value >= 0):

@@ -16,6 +16,7 @@ Generator::
     loss = -mean D(fake)                                     # "score_fake"
          + class_generator * CE(class logits of fake, labels)  # "class_fake" (acgan, acgan_real)
          + mode_seeking / (diversity ratio + 1e-5)           # "mode_seeking" (the ratio; paper: off)
+           (the ratio capped at the real batch's with mode_seeking_up_to_real: "mode_seeking_real")
 
 The conditioning (``model.conditioning``) decides the class terms; in every mode the critic's class head is
 trained on real images, so the critic classifies (its AUC):
@@ -50,7 +51,8 @@ where different z give nearly the same slice: for every pair of images of the sa
 mean absolute difference of the images over that of their z, averaged over the pairs (the "diversity ratio",
 :func:`mode_seeking_ratio`); the generator minimizes its reciprocal, so it pays most when z is ignored.
 ``mode_seeking_scale`` compares the images after average pooling, so that the diversity it rewards is one of
-layout, not of pixel noise.
+layout, not of pixel noise; ``mode_seeking_up_to_real`` stops the reward where the generated batch is as
+diverse as the real one (a bound as in DSGAN, Yang et al. 2019, set by the data).
 
 Departure from the reference: the generator loss does not run the critic on real images. The reference
 adds ``LAMBDA_CLS_2 * CE(real)`` there, a term with no gradient for the generator that only changes the
@@ -59,6 +61,7 @@ logged value and costs a critic forward and backward.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,6 +72,7 @@ from torch import nn
 ACGAN, ACGAN_REAL, TAC, PROJECTION = "acgan", "acgan_real", "tac", "projection"
 CONDITIONINGS = (ACGAN, ACGAN_REAL, TAC, PROJECTION)
 MODE_SEEKING_EPSILON = 1e-5  # keeps the reciprocal of a fully collapsed batch's ratio finite
+EXPECTED_Z_DISTANCE = 2 / math.sqrt(math.pi)  # E|a - b| for independent a, b ~ N(0, 1)
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -90,6 +94,9 @@ class LossWeights:
             paper) leaves it out.
         mode_seeking_scale: not a weight: the diversity ratio compares the images after average pooling by
             this factor (see :func:`mode_seeking_ratio`); 1 (MSGAN) compares them pixel by pixel.
+        mode_seeking_up_to_real: not a weight: reward the diversity only up to the real batch's
+            (:func:`real_diversity_ratio`): above it the term is constant, so the generator is not pushed to
+            vary more than the data. False (MSGAN): the reward never stops.
     """
 
     gradient_penalty: float = 10.0
@@ -99,6 +106,7 @@ class LossWeights:
     class_generator: float = 4.0
     mode_seeking: float = 0.0
     mode_seeking_scale: int = 1
+    mode_seeking_up_to_real: bool = False
 
 
 def gradient_penalty(
@@ -224,6 +232,7 @@ def generator_loss(
     conditioning: str = ACGAN,
     augment: Augment | None = None,
     z: torch.Tensor | None = None,
+    real: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of one generator update: ``-mean D(fake)`` plus the class term of ``conditioning`` (see the module
     docstring; PACGAN's: ``class_generator * CE(logits of fake, labels)``).
@@ -241,11 +250,14 @@ def generator_loss(
         augment: applied to ``fake`` before the critic sees it (differentiable, so G gets its gradient through
             it); None: no augmentation.
         z: ``[B, z_dim]`` the latent vectors of ``fake``; needed when ``weights.mode_seeking > 0``.
+        real: ``[B, C, s, s]`` real images with the same ``labels``; needed with
+            ``weights.mode_seeking_up_to_real``.
 
     Returns:
         ``(loss, terms)`` with ``terms`` = ``loss``, ``score_fake`` (mean score), ``class_fake`` (cross-entropy),
-        ``twin_fake`` (the twin head's cross-entropy, ``tac`` only) and ``mode_seeking`` (the diversity ratio,
-        with ``weights.mode_seeking > 0`` only), detached scalars, unweighted.
+        ``twin_fake`` (the twin head's cross-entropy, ``tac`` only), ``mode_seeking`` (the diversity ratio,
+        with ``weights.mode_seeking > 0`` only) and ``mode_seeking_real`` (the real batch's, with
+        ``weights.mode_seeking_up_to_real`` only), detached scalars, unweighted.
     """
     _check_conditioning(conditioning)
     score_fake, logits_fake, *twin_logits = discriminator(_augmented(fake, augment), stage, fade_alpha,
@@ -260,9 +272,14 @@ def generator_loss(
     if weights.mode_seeking > 0:
         if z is None:
             raise ValueError("the mode-seeking term needs the latent vectors z of the generated images")
+        if weights.mode_seeking_up_to_real and real is None:
+            raise ValueError("mode_seeking_up_to_real needs the real images of the batch")
         ratio = mode_seeking_ratio(fake, z, labels, weights.mode_seeking_scale)
         if ratio is not None:  # a batch with no two images of one class has no pair to compare
             terms["mode_seeking"] = ratio
+            if weights.mode_seeking_up_to_real:
+                terms["mode_seeking_real"] = real_diversity_ratio(real.detach(), labels, weights.mode_seeking_scale)
+                ratio = torch.minimum(ratio, terms["mode_seeking_real"])
             loss = loss + weights.mode_seeking / (ratio + MODE_SEEKING_EPSILON)
     return loss, _detached(loss, terms)
 
@@ -287,17 +304,43 @@ def mode_seeking_ratio(images: torch.Tensor, z: torch.Tensor, labels: torch.Tens
     Returns:
         Scalar float32 tensor; None when no class has two images in the batch.
     """
+    pairs = _same_class_pairs(labels)
+    if pairs is None:
+        return None
+    first, second = pairs
+    z_distance = (z[first].float() - z[second].float()).abs().mean(1)
+    return (_pair_distances(images, pairs, scale) / z_distance).mean()
+
+
+def real_diversity_ratio(real: torch.Tensor, labels: torch.Tensor, scale: int = 1) -> torch.Tensor | None:
+    """The diversity ratio of real images, as if each had been made from its own ``z ~ N(0, I)``: the mean
+    distance of their same-class pairs (as in :func:`mode_seeking_ratio`) over ``E|z_i - z_j| = 2 / sqrt(pi)``
+    per element.
+
+    Args:
+        real: ``[B, C, s, s]`` real images; labels: ``[B]`` their classes; scale: the pooling factor.
+
+    Returns:
+        Scalar float32 tensor; None when no class has two images in the batch.
+    """
+    pairs = _same_class_pairs(labels)
+    return None if pairs is None else _pair_distances(real, pairs, scale).mean() / EXPECTED_Z_DISTANCE
+
+
+def _same_class_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    first, second = (labels[:, None] == labels[None, :]).triu(diagonal=1).nonzero(as_tuple=True)
+    return None if len(first) == 0 else (first, second)
+
+
+def _pair_distances(images: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor], scale: int) -> torch.Tensor:
+    """``[P]`` mean absolute differences of the image pairs after average pooling by ``scale`` (cut to leave
+    at least 4 pixels a side)."""
     if scale < 1:
         raise ValueError(f"scale must be an integer >= 1, got {scale}")
-    first, second = (labels[:, None] == labels[None, :]).triu(diagonal=1).nonzero(as_tuple=True)
-    if len(first) == 0:
-        return None
     factor = min(scale, max(1, min(images.shape[-2:]) // 4))
-    if factor > 1:
-        images = F.avg_pool2d(images.float(), factor)
-    image_distance = (images[first].float() - images[second].float()).abs().flatten(1).mean(1)
-    z_distance = (z[first].float() - z[second].float()).abs().mean(1)
-    return (image_distance / z_distance).mean()
+    images = images.float() if factor == 1 else F.avg_pool2d(images.float(), factor)
+    first, second = pairs
+    return (images[first] - images[second]).abs().flatten(1).mean(1)
 
 
 def _check_conditioning(conditioning: str) -> None:

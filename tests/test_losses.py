@@ -4,6 +4,7 @@ penalty against slow and analytic references. (The other conditionings: test_con
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from pacgan_lite.losses import (
     generator_loss,
     gradient_penalty,
     mode_seeking_ratio,
+    real_diversity_ratio,
 )
 from pacgan_lite.networks import Discriminator, Generator
 
@@ -52,8 +54,8 @@ def nonzero_gradient(parameter: nn.Parameter) -> bool:
 
 def test_paper_weights_map_to_reference_keys():
     # The published LAMBDA_GP, drift, LAMBDA_CLS_1, LAMBDA_CLS_2 = LAMBDA_CLS_1 / 2 and LAMBDA_CLS_1; no
-    # mode-seeking term (and its pooling factor 1, unused).
-    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0, 1)
+    # mode-seeking term (its options as MSGAN's, unused).
+    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0, 1, False)
 
 
 @pytest.mark.parametrize(
@@ -227,6 +229,40 @@ def test_the_pooled_diversity_ratio_ignores_pixel_noise(side, scale, image_dista
 def test_the_pooling_factor_must_be_positive():
     with pytest.raises(ValueError, match="scale must be an integer >= 1"):
         mode_seeking_ratio(speckle_and_shift(8), torch.eye(3), torch.zeros(3, dtype=torch.int64), 0)
+
+
+@pytest.mark.parametrize(("scale", "image_distances"), [(1, (1, 0.5, 1)), (2, (0, 0.5, 0.5))], ids=["pixels", "pooled"])
+def test_the_real_diversity_ratio_divides_by_the_expected_z_distance(scale, image_distances):
+    ratio = real_diversity_ratio(speckle_and_shift(8), torch.zeros(3, dtype=torch.int64), scale)
+    assert ratio.item() == pytest.approx(sum(image_distances) / 3 / (2 / math.pi**0.5))
+    assert real_diversity_ratio(speckle_and_shift(8)[:2], torch.tensor([0, 1])) is None
+
+
+@pytest.mark.parametrize("real_scale", [0.0, 0.5, 10.0], ids=["real-all-alike", "real-less-varied", "real-more-varied"])
+def test_the_mode_seeking_reward_stops_at_the_real_diversity(setup, real_scale):
+    G, D, _, labels, _ = setup
+    z = torch.randn(BATCH, Z_DIM, generator=torch.Generator().manual_seed(5))
+    fake = G(z, labels, STAGE, FADE_ALPHA)
+    ratio = mode_seeking_ratio(fake, z, labels)
+    real = real_scale * fake.detach()  # the generated images' pair distances, scaled
+    capped = dataclasses.replace(LossWeights(), mode_seeking=1.0, mode_seeking_up_to_real=True)
+    loss, terms = generator_loss(D, fake, labels, STAGE, FADE_ALPHA, capped, z=z, real=real)
+    uncapped, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA, dataclasses.replace(capped, mode_seeking_up_to_real=False), z=z)
+    assert terms["mode_seeking"] == ratio
+    plain, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
+    (term_gradient,) = torch.autograd.grad(loss - plain, fake)
+    if real_scale < 1:  # the generated batch is already more varied than the real one: no reward
+        assert terms["mode_seeking_real"] < ratio and term_gradient.abs().max() < 1e-6  # rounding only
+    else:
+        assert terms["mode_seeking_real"] >= ratio and torch.equal(loss, uncapped) and term_gradient.abs().max() > 1e-3
+
+
+def test_the_capped_mode_seeking_term_needs_the_real_images(setup):
+    G, D, _, labels, _ = setup
+    z = torch.randn(BATCH, Z_DIM)
+    capped = dataclasses.replace(LossWeights(), mode_seeking=1.0, mode_seeking_up_to_real=True)
+    with pytest.raises(ValueError, match="needs the real images"):
+        generator_loss(D, G(z, labels, STAGE, FADE_ALPHA), labels, STAGE, FADE_ALPHA, capped, z=z)
 
 
 def test_the_diversity_ratio_of_a_batch_without_a_same_class_pair_is_none():

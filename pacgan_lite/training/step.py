@@ -92,7 +92,8 @@ class TrainingStep:
             z = self._z(len(labels))
             fake = self.G_train(z, labels, stage, fade_alpha)
             loss_G, generator_terms = generator_loss(self.D, fake, labels, stage, fade_alpha, weights,
-                                                     conditioning=conditioning, augment=self.augment, z=z)
+                                                     conditioning=conditioning, augment=self.augment, z=z,
+                                                     real=real)
         self.opt_G.zero_grad(set_to_none=True)
         scaler_G.scale(loss_G).backward()
         scaler_G.step(self.opt_G)
