@@ -84,8 +84,8 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(full_run, prepar
     {"train__augment": ["translation", "cutout", "brightness", "contrast"], "model__conditioning": "tac",
      "model__mbstd_group_size": 2},
     {"model__conditioning": "projection", "model__min_channels": 8, "model__upsample": "bilinear",
-     "train__loss__mode_seeking": 1.0},
-], ids=["ema-lazy-penalty", "augment-tac-groups", "projection-floor-bilinear-mode-seeking"])
+     "train__loss__mode_seeking": 1.0, "train__loss__mode_seeking_scale": 2, "train__loss__mode_seeking_up_to_real": True},
+], ids=["ema-lazy-penalty", "augment-tac-groups", "projection-floor-bilinear-capped-mode-seeking"])
 def test_resume_is_exact_with_the_levers(prepared, tmp_path, levers):
     # The EMA weights, the critic-step counter that times the lazy penalty and the noise generator the
     # augmentation draws from all live in the checkpoint.
@@ -96,8 +96,10 @@ def test_resume_is_exact_with_the_levers(prepared, tmp_path, levers):
     for mine, reference in zip(_weights(resumed.generator, resumed.discriminator, resumed.generator_ema),
                                _weights(whole.generator, whole.discriminator, whole.generator_ema), strict=True):
         assert torch.equal(mine, reference)
-    mode_seeking_logged = ["generator_mode_seeking" in r for r in _stats(tmp_path / "whole")]
-    assert all(mode_seeking_logged) if "train__loss__mode_seeking" in levers else not any(mode_seeking_logged)
+    for term, lever in (("mode_seeking", "train__loss__mode_seeking"),
+                        ("mode_seeking_real", "train__loss__mode_seeking_up_to_real")):
+        logged = [f"generator_{term}" in r for r in _stats(tmp_path / "whole")]
+        assert all(logged) if lever in levers else not any(logged)
 
 
 def test_resume_takes_the_learning_rate_of_the_options_and_refuses_a_changed_schedule(prepared, tmp_path):
