@@ -170,7 +170,8 @@ def loss_curves_figure(stats: pd.DataFrame) -> plt.Figure:
     terms = {"critic_loss": "critic loss", "generator_loss": "generator loss",
              "critic_wasserstein": "D(fake) - D(real)", "critic_gradient_penalty": "gradient penalty",
              "critic_class_real": "class CE, real", "generator_class_fake": "class CE, generated",
-             "generator_mode_seeking": "diversity ratio (mode seeking)"}
+             "generator_mode_seeking": "diversity ratio (mode seeking)",
+             "generator_mode_seeking_real": "diversity ratio of the real batch (its bound)"}
     long = stats.melt(id_vars="epoch_index", value_vars=[c for c in terms if c in stats], var_name="term")
     sns.lineplot(data=long.assign(term=long["term"].map(terms)), x="epoch_index", y="value", hue="term", ax=left)
     left.set_xlabel("epoch (all stages)")

@@ -55,7 +55,7 @@ def reference_iteration(G, D, opt_G, opt_D, real: torch.Tensor, labels: torch.Te
         opt_D.step()
     z = _z(G, labels, noise_rng)
     fake = G(z, labels, stage, fade_alpha)
-    loss_G, _ = generator_loss(D, fake, labels, stage, fade_alpha, weights, z=z)
+    loss_G, _ = generator_loss(D, fake, labels, stage, fade_alpha, weights, z=z, real=real)
     _, logits_real = D(real, stage, fade_alpha)
     loss_G = loss_G + weights.class_fake * F.cross_entropy(logits_real, labels)
     opt_G.zero_grad()
