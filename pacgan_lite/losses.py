@@ -274,11 +274,11 @@ def generator_loss(
             raise ValueError("the mode-seeking term needs the latent vectors z of the generated images")
         if weights.mode_seeking_up_to_real and real is None:
             raise ValueError("mode_seeking_up_to_real needs the real images of the batch")
-        ratio = mode_seeking_ratio(fake, z, labels, weights.mode_seeking_scale)
-        if ratio is not None:  # a batch with no two images of one class has no pair to compare
-            terms["mode_seeking"] = ratio
+        pairs = _same_class_pairs(labels)  # once: on a GPU, finding the pairs waits for the device
+        if pairs is not None:  # a batch with no two images of one class has no pair to compare
+            ratio = terms["mode_seeking"] = _diversity_ratio(fake, z, pairs, weights.mode_seeking_scale)
             if weights.mode_seeking_up_to_real:
-                terms["mode_seeking_real"] = real_diversity_ratio(real.detach(), labels, weights.mode_seeking_scale)
+                terms["mode_seeking_real"] = _real_diversity_ratio(real.detach(), pairs, weights.mode_seeking_scale)
                 ratio = torch.minimum(ratio, terms["mode_seeking_real"])
             loss = loss + weights.mode_seeking / (ratio + MODE_SEEKING_EPSILON)
     return loss, _detached(loss, terms)
@@ -305,11 +305,7 @@ def mode_seeking_ratio(images: torch.Tensor, z: torch.Tensor, labels: torch.Tens
         Scalar float32 tensor; None when no class has two images in the batch.
     """
     pairs = _same_class_pairs(labels)
-    if pairs is None:
-        return None
-    first, second = pairs
-    z_distance = (z[first].float() - z[second].float()).abs().mean(1)
-    return (_pair_distances(images, pairs, scale) / z_distance).mean()
+    return None if pairs is None else _diversity_ratio(images, z, pairs, scale)
 
 
 def real_diversity_ratio(real: torch.Tensor, labels: torch.Tensor, scale: int = 1) -> torch.Tensor | None:
@@ -324,7 +320,18 @@ def real_diversity_ratio(real: torch.Tensor, labels: torch.Tensor, scale: int = 
         Scalar float32 tensor; None when no class has two images in the batch.
     """
     pairs = _same_class_pairs(labels)
-    return None if pairs is None else _pair_distances(real, pairs, scale).mean() / EXPECTED_Z_DISTANCE
+    return None if pairs is None else _real_diversity_ratio(real, pairs, scale)
+
+
+def _diversity_ratio(images: torch.Tensor, z: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor],
+                     scale: int) -> torch.Tensor:
+    first, second = pairs
+    z_distance = (z[first].float() - z[second].float()).abs().mean(1)
+    return (_pair_distances(images, pairs, scale) / z_distance).mean()
+
+
+def _real_diversity_ratio(real: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor], scale: int) -> torch.Tensor:
+    return _pair_distances(real, pairs, scale).mean() / EXPECTED_Z_DISTANCE
 
 
 def _same_class_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -47,7 +47,8 @@ def test_bench_config_keeps_the_profile_where_it_has_values():
     assert paper.train.critic_iterations == (1, 1, 1, 1, 1, 2, 2)
 
 
-# Every profile: the teaching one's generator loss has a mode-seeking term, which needs the step's z.
+# The teaching profile too: its generator loss has a bounded mode-seeking term, which needs the step's z and
+# real batch.
 @pytest.mark.parametrize("architecture", ["smoke", "teaching"])
 @pytest.mark.parametrize("mode", ["reference", "kit"])
 def test_an_iteration_trains_both_networks(architecture, mode):
