@@ -102,6 +102,7 @@ class ModelOptions:
     conditioning: str = ACGAN
     mbstd_group_size: int = 0  # images per minibatch-stddev group (ProGAN: 4); 0 = the whole batch
     upsample: str = NEAREST  # the generator's x2 upsampling, one of UPSAMPLINGS
+    bilinear_from: int = 0  # side (px) from which the generator's blocks upsample bilinearly; 0: none
 
 
 @dataclass(frozen=True)
@@ -606,6 +607,12 @@ def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
                        "e.g. 4 as ProGAN")
     if model.upsample not in UPSAMPLINGS:
         yield _Finding("model.upsample", f"unknown upsampling {model.upsample!r}", f"use one of {', '.join(UPSAMPLINGS)}")
+    top = 4 * 2 ** (len(model.channel_factors) - 1)
+    if model.bilinear_from and (model.bilinear_from < 8 or model.bilinear_from > top
+                                or model.bilinear_from & (model.bilinear_from - 1)):
+        yield _Finding("model.bilinear_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "
+                       f"power of two), got {model.bilinear_from}", "give 0 (no block) or, e.g., 64",
+                       ("model.channel_factors",))
 
 
 def _train_findings(train: TrainOptions) -> Iterator[_Finding]:

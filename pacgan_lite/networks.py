@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .config import ModelOptions
+from .config import BILINEAR, ModelOptions
 from .layers import (
     AvgPool2d,
     ClassProjection,
@@ -91,8 +91,11 @@ class Generator(nn.Module):
             channels, so the number of stages is ``len(channel_factors)``.
         image_channels: 1 for MR slices, 3 for RGB.
         min_channels: floor on every stage's channels (see :func:`stage_channels`); 0: none.
-        upsample: the x2 upsampling of every block and of the fade-in's previous image, one of
-            :data:`~pacgan_lite.config.UPSAMPLINGS`.
+        upsample: the x2 upsampling of every block (below ``bilinear_from``) and of its fade-in's previous
+            image, one of :data:`~pacgan_lite.config.UPSAMPLINGS`.
+        bilinear_from: the blocks that make this side (px) or a larger one, and their fade-ins, upsample
+            bilinearly whatever ``upsample`` says; 0: none. The low blocks keep nearest upsampling, whose
+            sharp blocks lay out the anatomy, and the high ones lose its row and column streaks.
 
     Examples::
 
@@ -110,6 +113,7 @@ class Generator(nn.Module):
         image_channels: int = 1,
         min_channels: int = ModelOptions.min_channels,
         upsample: str = ModelOptions.upsample,
+        bilinear_from: int = ModelOptions.bilinear_from,
     ):
         super().__init__()
         _check_class_count(n_classes)
@@ -125,8 +129,13 @@ class Generator(nn.Module):
             EqualizedConvTranspose2d(z_dim + embedding_dim, channels[0], 4), LeakyReLU(),
             EqualizedConv2d(channels[0], channels[0], 3, padding=1), LeakyReLU(), PixelNorm(),
         )
+        if bilinear_from < 0:
+            raise ValueError(f"bilinear_from must be 0 or a side in px, got {bilinear_from}")
         self.upsample = upsample
-        self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i], upsample)
+        # The upsampling of block i (stage i, side 4 * 2**i), which its fade-in's previous image also takes.
+        self.block_upsampling = tuple(BILINEAR if bilinear_from and 4 * 2**i >= bilinear_from else upsample
+                                      for i in range(1, len(channels)))
+        self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i], self.block_upsampling[i - 1])
                                     for i in range(1, len(channels)))
         self.to_image = nn.ModuleList(EqualizedConv2d(c, image_channels, 1) for c in channels)
 
@@ -154,7 +163,7 @@ class Generator(nn.Module):
         if fade_alpha == 1.0:  # the fade-in is over: the previous path has weight 0
             return torch.tanh(new)
         # Upsampling after the 1x1 to-image equals to-image after upsampling, on one channel instead of many.
-        previous = upsample2x(self.to_image[stage - 1](x), self.upsample)
+        previous = upsample2x(self.to_image[stage - 1](x), self.block_upsampling[stage - 1])
         return torch.tanh(fade_alpha * new + (1.0 - fade_alpha) * previous)
 
     def _check_inputs(self, z: torch.Tensor, labels: torch.Tensor) -> None:

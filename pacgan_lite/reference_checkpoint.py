@@ -486,7 +486,7 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
     Raises:
         CheckpointError: not a kit checkpoint, or one the reference cannot hold: other than 2 classes, a class
             head other than 150 wide, a critic other than PACGAN's (conditioning other than acgan, minibatch-stddev
-            groups, a channel floor that changes a width, bilinear upsampling), or weights sampled during a fade-in (the reference
+            groups, a channel floor that changes a width, bilinear upsampling in any block), or weights sampled during a fade-in (the reference
             samples at 1).
     """
     checkpoint = checkpoint_file(checkpoint)
@@ -496,7 +496,8 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
               ("aux_hidden", REFERENCE_AUX_HIDDEN, "the reference's class head is 150 wide"),
               ("conditioning", ACGAN, "the reference's critic is an ACGAN critic"),
               ("mbstd_group_size", 0, "the reference's minibatch-stddev is over the whole batch"),
-              ("upsample", NEAREST, "the reference's generator upsamples by nearest neighbour"))
+              ("upsample", NEAREST, "the reference's generator upsamples by nearest neighbour"),
+              ("bilinear_from", 0, "the reference's generator upsamples every block by nearest neighbour"))
     for key, required, why in limits:
         if architecture[key] != required:
             raise CheckpointError(checkpoint, f"architecture.{key}", f"is {architecture[key]!r}; {why}",

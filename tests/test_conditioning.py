@@ -240,6 +240,7 @@ REFUSED_EXPORTS = [
     ({"mbstd_group_size": 4}, "architecture.mbstd_group_size: is 4"),
     ({"min_channels": 16}, r"architecture.min_channels: is 16, which widens stages to \[16, 16\]"),
     ({"upsample": "bilinear"}, "architecture.upsample: is 'bilinear'"),
+    ({"bilinear_from": 8}, "architecture.bilinear_from: is 8"),
 ]
 
 

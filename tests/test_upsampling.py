@@ -3,6 +3,8 @@ interpolation, the generator with each, and the option's check."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -104,3 +106,68 @@ def test_the_architecture_records_the_upsampling_and_rebuilds_it():
 
 def test_the_paper_profile_upsamples_by_nearest():
     assert load_profile("paper").model.upsample == NEAREST
+
+
+# ----------------------------------------------------------------------------- model.bilinear_from
+
+FACTORS = (1, 1, 0.5, 0.5, 0.5)  # 5 stages: blocks make 8, 16, 32 and 64 px
+
+
+@pytest.mark.parametrize(("bilinear_from", "modes"), [
+    (0, (NEAREST, NEAREST, NEAREST, NEAREST)),
+    (8, (BILINEAR, BILINEAR, BILINEAR, BILINEAR)),
+    (32, (NEAREST, NEAREST, BILINEAR, BILINEAR)),
+    (64, (NEAREST, NEAREST, NEAREST, BILINEAR)),
+])
+def test_bilinear_from_switches_the_blocks_that_make_that_side_and_larger(bilinear_from, modes):
+    generator = Generator(base_channels=8, channel_factors=FACTORS, z_dim=6, bilinear_from=bilinear_from)
+    assert generator.block_upsampling == modes
+    assert tuple(block[0].mode for block in generator.blocks) == modes
+
+
+@pytest.mark.parametrize(("stage", "fade_alpha", "same_as"), [
+    (1, 0.5, NEAREST),  # the 8 px block and its fade-in upsample by nearest
+    (2, 0.5, NEAREST),
+    (3, 1.0, None),  # nearest up to 16 px, then bilinear: like neither
+    (3, 0.0, None),  # at alpha 0, the 16 px image (by nearest blocks) upsampled bilinearly
+])
+def test_a_generator_with_bilinear_from_computes_its_blocks_and_fade_in_by_hand(stage, fade_alpha, same_as):
+    torch.manual_seed(0)
+    mixed = Generator(base_channels=8, channel_factors=FACTORS, z_dim=6, bilinear_from=32)
+    networks = {}
+    for mode in UPSAMPLINGS:
+        networks[mode] = Generator(base_channels=8, channel_factors=FACTORS, z_dim=6, upsample=mode)
+        networks[mode].load_state_dict(mixed.state_dict())  # the option adds no weight
+    z, labels = torch.randn(4, 6, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 0, 1])
+    with torch.no_grad():
+        images = mixed(z, labels, stage, fade_alpha)
+        outputs = {mode: net(z, labels, stage, fade_alpha) for mode, net in networks.items()}
+        # By hand: blocks 1-2 from the nearest generator, block 3 from the bilinear one.
+        x = networks[NEAREST].initial(torch.cat([z, mixed.embedding(labels)], 1)[:, :, None, None])
+        for index in range(stage - 1):
+            x = networks[NEAREST if index < 2 else BILINEAR].blocks[index](x)
+        mode = NEAREST if stage < 3 else BILINEAR
+        new = mixed.to_image[stage](networks[mode].blocks[stage - 1](x))
+        previous = upsample2x(mixed.to_image[stage - 1](x), mode)
+    torch.testing.assert_close(images, torch.tanh(fade_alpha * new + (1 - fade_alpha) * previous))
+    for mode, output in outputs.items():
+        assert torch.equal(output, images) == (mode == same_as)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    # the smoke profile's generator has 7 stages (channel_factors), its blocks make 8 to 256 px
+    (["model.bilinear_from=4"], "model.bilinear_from: must be 0 or a side the generator's blocks make (8 to 256 px"),
+    (["model.bilinear_from=24"], "a power of two), got 24. Fix: give 0 (no block) or, e.g., 64"),
+    (["model.bilinear_from=512"], "model.bilinear_from: must be 0 or a side the generator's blocks make"),
+])
+def test_a_bilinear_from_that_names_no_block_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_profile("smoke", overrides)
+
+
+def test_the_architecture_records_bilinear_from_and_rebuilds_it():
+    arch = architecture(ModelOptions(bilinear_from=64), n_classes=2, image_channels=1)
+    assert arch["bilinear_from"] == 64
+    assert build_networks(arch)[0].block_upsampling == (NEAREST,) * 3 + (BILINEAR,) * 3  # 8-32 px, 64-256 px
+    del arch["bilinear_from"]  # a checkpoint written before the option: every block by nearest
+    assert set(build_networks(arch)[0].block_upsampling) == {NEAREST}
