@@ -607,7 +607,7 @@ def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
                        "e.g. 4 as ProGAN")
     if model.upsample not in UPSAMPLINGS:
         yield _Finding("model.upsample", f"unknown upsampling {model.upsample!r}", f"use one of {', '.join(UPSAMPLINGS)}")
-    top = 4 * 2 ** (len(model.channel_factors) - 1)
+    top = resolution(len(model.channel_factors) - 1)
     if model.bilinear_from and (model.bilinear_from < 8 or model.bilinear_from > top
                                 or model.bilinear_from & (model.bilinear_from - 1)):
         yield _Finding("model.bilinear_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "

@@ -41,6 +41,7 @@ from .layers import (
     upsample2x,
 )
 from .losses import CONDITIONINGS, PROJECTION, TAC
+from .schedule import resolution
 
 
 def stage_channels(base_channels: int, channel_factors: Sequence[float],
@@ -133,7 +134,7 @@ class Generator(nn.Module):
             raise ValueError(f"bilinear_from must be 0 or a side in px, got {bilinear_from}")
         self.upsample = upsample
         # The upsampling of block i (stage i, side 4 * 2**i), which its fade-in's previous image also takes.
-        self.block_upsampling = tuple(BILINEAR if bilinear_from and 4 * 2**i >= bilinear_from else upsample
+        self.block_upsampling = tuple(BILINEAR if bilinear_from and resolution(i) >= bilinear_from else upsample
                                       for i in range(1, len(channels)))
         self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i], self.block_upsampling[i - 1])
                                     for i in range(1, len(channels)))
@@ -278,7 +279,7 @@ class Discriminator(nn.Module):
             with ``twin``; softmax the logits for probabilities.
         """
         stage, fade_alpha = _check_stage(stage, fade_alpha, self.n_stages)
-        side = 4 * 2**stage
+        side = resolution(stage)
         if images.ndim != 4 or tuple(images.shape[1:]) != (self.image_channels, side, side):
             raise ValueError(f"images must have shape [B, {self.image_channels}, {side}, {side}] "
                              f"at stage {stage}, got {list(images.shape)}")
