@@ -33,7 +33,7 @@ import yaml
 from .cohort.params import CohortParams, CohortParamsError
 from .errors import ConfigError
 from .losses import ACGAN, CONDITIONINGS, LossWeights
-from .schedule import MAX_STAGES, PER_STAGE_FIELDS, resolution, skip_problem
+from .schedule import MAX_STAGES, PER_STAGE_FIELDS, is_resolution, resolution, skip_problem
 
 # The generator's x2 upsampling: nearest copies each pixel into a 2x2 block (ProGAN, PACGAN); bilinear
 # interpolates, a low-pass that leaves the convolutions no blocks to turn into row and column streaks.
@@ -608,8 +608,7 @@ def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
     if model.upsample not in UPSAMPLINGS:
         yield _Finding("model.upsample", f"unknown upsampling {model.upsample!r}", f"use one of {', '.join(UPSAMPLINGS)}")
     top = resolution(len(model.channel_factors) - 1)
-    if model.bilinear_from and (model.bilinear_from < 8 or model.bilinear_from > top
-                                or model.bilinear_from & (model.bilinear_from - 1)):
+    if model.bilinear_from and not (is_resolution(model.bilinear_from) and 8 <= model.bilinear_from <= top):
         yield _Finding("model.bilinear_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "
                        f"power of two), got {model.bilinear_from}", "give 0 (no block) or, e.g., 64",
                        ("model.channel_factors",))
@@ -733,7 +732,7 @@ CLASSIFIER_AUGMENT_RANGES = {
 
 def _utility_findings(utility: UtilityOptions) -> Iterator[_Finding]:
     side = utility.resolution
-    if side < 4 or side > resolution(MAX_STAGES - 1) or side & (side - 1):
+    if not is_resolution(side) or side > resolution(MAX_STAGES - 1):
         yield _Finding("utility.resolution", f"must be a power of two from 4 to {resolution(MAX_STAGES - 1)}, "
                        f"got {side}", "give a resolution the run trained, e.g. 64")
     if not utility.seeds or min(utility.seeds) < 0 or len(set(utility.seeds)) < len(utility.seeds):

@@ -45,6 +45,11 @@ def resolution(stage: int) -> int:
     return 4 * 2 ** operator.index(stage)
 
 
+def is_resolution(side: int) -> bool:
+    """Whether ``side`` is the image side of some stage: a power of two, at least 4."""
+    return side >= 4 and side & (side - 1) == 0
+
+
 @dataclass(frozen=True)
 class SchedulePoint:
     """Where training stands within a stage.

@@ -6,7 +6,7 @@ import pytest
 
 from pacgan_lite import schedule as schedule_module
 from pacgan_lite.config import TrainOptions
-from pacgan_lite.schedule import Schedule, SchedulePoint, resolution
+from pacgan_lite.schedule import Schedule, SchedulePoint, is_resolution, resolution
 from pacgan_lite.training.setup import schedule_for
 
 PAPER = schedule_for(TrainOptions())  # the defaults are the paper's settings
@@ -184,3 +184,13 @@ def test_bad_progress_raises(args, match):
 def test_curve_needs_two_points_per_stage():
     with pytest.raises(ValueError, match="points_per_stage"):
         PAPER.curve(N, points_per_stage=1)
+
+
+@pytest.mark.parametrize(("side", "expected"), [
+    (4, True), (8, True), (256, True), (1024, True),  # the sides of stages 0, 1, 6 and 8
+    (0, False), (1, False), (2, False), (-4, False),  # below the first stage's side
+    (3, False), (12, False), (24, False), (255, False),  # not a power of two
+])
+def test_is_resolution_accepts_exactly_the_sides_of_stages(side, expected):
+    assert is_resolution(side) is expected
+    assert expected == any(resolution(stage) == side for stage in range(9))

@@ -6,6 +6,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from ..schedule import is_resolution
+
 MIN_SIZE, MAX_SIZE = 4, 256
 SLICE_Z_RANGE_MM = (-20.0, 60.0)
 MAX_EFFECT = 4.0
@@ -58,7 +60,7 @@ class CohortParams:
             raise CohortParamsError("n_subjects", f"must be >= 2 (at least one CN and one AD), got "
                                     f"{self.n_subjects}", "give at least 2 subjects")
         _require_int("size", self.size)
-        if not (MIN_SIZE <= self.size <= MAX_SIZE and self.size & (self.size - 1) == 0):
+        if not (MIN_SIZE <= self.size <= MAX_SIZE and is_resolution(self.size)):
             sizes = [MIN_SIZE * 2**k for k in range(int(math.log2(MAX_SIZE // MIN_SIZE)) + 1)]
             raise CohortParamsError("size", f"must be a power of two in {MIN_SIZE}..{MAX_SIZE}, got {self.size}",
                                     f"choose one of {', '.join(map(str, sizes))}")

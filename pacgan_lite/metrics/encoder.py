@@ -27,6 +27,7 @@ from torch import nn
 from .. import __version__
 from ..atomic import atomic_path
 from ..config import EncoderOptions
+from ..schedule import is_resolution
 
 CACHE_FORMAT = "pacgan-lite-domain-encoder"
 
@@ -42,7 +43,7 @@ class DomainEncoder(nn.Module):
     def __init__(self, image_channels: int, resolution: int, feature_dim: int = 64, width: int = 8,
                  max_side: int = 64):
         super().__init__()
-        if resolution < 4 or resolution & (resolution - 1):
+        if not is_resolution(resolution):
             raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
         self.resolution, self.image_channels, self.num_features = resolution, image_channels, feature_dim
         self.side = min(resolution, max_side)
