@@ -165,6 +165,11 @@ def test_a_bilinear_from_that_names_no_block_is_refused(overrides, message):
         load_profile("smoke", overrides)
 
 
+def test_a_generator_built_directly_refuses_a_negative_bilinear_from():
+    with pytest.raises(ValueError, match=r"bilinear_from must be 0 or a side in px, got -8"):
+        Generator(base_channels=8, channel_factors=FACTORS, z_dim=6, bilinear_from=-8)
+
+
 def test_the_architecture_records_bilinear_from_and_rebuilds_it():
     arch = architecture(ModelOptions(bilinear_from=64), n_classes=2, image_channels=1)
     assert arch["bilinear_from"] == 64
