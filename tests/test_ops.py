@@ -134,25 +134,42 @@ def critic_gradients(D, real, fake, labels):
     return loss.detach(), torch.autograd.grad(loss, list(D.parameters()), allow_unused=True, materialize_grads=True)
 
 
-@pytest.mark.parametrize("autocast", [False, True])
-def test_critic_loss_gradients_equal_pytorchs(autocast):
-    """The critic loss with its penalty, custom gradients against PyTorch's, on the critic at 16 px.
-
-    float32: the same numbers up to the order of additions. bf16: both round at every layer, in places
-    that differ a little (the transposed convolution against PyTorch's input-gradient kernel), so the
-    bound is a few bf16 roundings of the gradient (2**-8 relative each)."""
+def critic_at_16_px():
     torch.manual_seed(0)
     D = Discriminator(base_channels=16, channel_factors=(1, 1, 0.5), aux_hidden=8)
     rng = torch.Generator().manual_seed(1)
     real, fake = (torch.rand(4, 1, 16, 16, generator=rng) * 2 - 1 for _ in range(2))
-    labels = torch.tensor([0, 1, 0, 1])
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        loss, grads = critic_gradients(use_custom_gradients(D, True), real, fake, labels)
-        plain_loss, plain_grads = critic_gradients(use_custom_gradients(D, False), real, fake, labels)
+    return D, real, fake, torch.tensor([0, 1, 0, 1])
+
+
+def flat(gradients) -> torch.Tensor:
+    return torch.cat([g.flatten() for g in gradients])
+
+
+def test_critic_loss_gradients_equal_pytorchs():
+    """The critic loss with its penalty, custom gradients against PyTorch's, on the critic at 16 px, in
+    float32: the same numbers up to the order of additions."""
+    D, real, fake, labels = critic_at_16_px()
+    loss, grads = critic_gradients(use_custom_gradients(D, True), real, fake, labels)
+    plain_loss, plain_grads = critic_gradients(use_custom_gradients(D, False), real, fake, labels)
     torch.testing.assert_close(loss, plain_loss, rtol=1e-5, atol=1e-5)
-    got, want = (torch.cat([g.flatten() for g in gs]) for gs in (grads, plain_grads))
-    bound = 0.03 if autocast else 1e-5
-    assert ((got - want).norm() / want.norm()).item() < bound
+    got, want = flat(grads), flat(plain_grads)
+    assert ((got - want).norm() / want.norm()).item() < 1e-5
+
+
+def test_critic_loss_gradients_in_bf16_are_as_close_to_float32_as_pytorchs():
+    """Under bf16 autocast both backward passes round at every layer, the penalty's double backward most,
+    and where they round depends on the CPU's kernels (AMX or AVX512-BF16): at this size each lies 10-20%
+    from the float32 gradient. The custom one may differ from PyTorch's, but must not lie farther from
+    float32 than PyTorch's own, give or take a few bf16 roundings (2**-8 relative each)."""
+    D, real, fake, labels = critic_at_16_px()
+    exact = flat(critic_gradients(use_custom_gradients(D, False), real, fake, labels)[1])
+    errors = {}
+    for custom in (True, False):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            grads = critic_gradients(use_custom_gradients(D, custom), real, fake, labels)[1]
+        errors[custom] = ((flat(grads) - exact).norm() / exact.norm()).item()
+    assert errors[True] <= errors[False] + 0.03, errors
 
 
 def test_use_custom_gradients_switches_every_layer():
