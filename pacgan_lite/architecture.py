@@ -11,9 +11,9 @@ from .networks import Discriminator, Generator
 
 ARCHITECTURE_KEYS = ("n_classes", "image_channels", "z_dim", "embedding_dim", "base_channels", "channel_factors",
                      "min_channels", "aux_hidden", "conditioning", "mbstd_group_size", "upsample",
-                     "bilinear_from")
+                     "bilinear_from", "noise_from")
 # Keys that checkpoints written before them lack: such a checkpoint was trained with the paper's value.
-LATER_KEYS = ("min_channels", "conditioning", "mbstd_group_size", "upsample", "bilinear_from")
+LATER_KEYS = ("min_channels", "conditioning", "mbstd_group_size", "upsample", "bilinear_from", "noise_from")
 
 
 def architecture(model, n_classes: int, image_channels: int) -> dict:
@@ -24,7 +24,7 @@ def architecture(model, n_classes: int, image_channels: int) -> dict:
             "channel_factors": list(model.channel_factors), "min_channels": model.min_channels,
             "aux_hidden": model.aux_hidden, "conditioning": model.conditioning,
             "mbstd_group_size": model.mbstd_group_size, "upsample": model.upsample,
-            "bilinear_from": model.bilinear_from}
+            "bilinear_from": model.bilinear_from, "noise_from": model.noise_from}
 
 
 def complete_architecture(arch: dict) -> dict:
@@ -38,7 +38,8 @@ def build_networks(arch: dict) -> tuple[Generator, Discriminator]:
     arch = complete_architecture(arch)
     generator = Generator(arch["n_classes"], arch["z_dim"], arch["embedding_dim"], arch["base_channels"],
                           arch["channel_factors"], arch["image_channels"], min_channels=arch["min_channels"],
-                          upsample=arch["upsample"], bilinear_from=arch["bilinear_from"])
+                          upsample=arch["upsample"], bilinear_from=arch["bilinear_from"],
+                          noise_from=arch["noise_from"])
     discriminator = Discriminator(arch["n_classes"], arch["base_channels"], arch["channel_factors"],
                                   arch["image_channels"], arch["aux_hidden"], min_channels=arch["min_channels"],
                                   conditioning=arch["conditioning"], mbstd_group_size=arch["mbstd_group_size"])

@@ -103,6 +103,7 @@ class ModelOptions:
     mbstd_group_size: int = 0  # images per minibatch-stddev group (ProGAN: 4); 0 = the whole batch
     upsample: str = NEAREST  # the generator's x2 upsampling, one of UPSAMPLINGS
     bilinear_from: int = 0  # side (px) from which the generator's blocks upsample bilinearly; 0: none
+    noise_from: int = 0  # side (px) from which the generator's blocks add per-pixel noise (StyleGAN); 0: none
 
 
 @dataclass(frozen=True)
@@ -611,6 +612,10 @@ def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
     if model.bilinear_from and not (is_resolution(model.bilinear_from) and 8 <= model.bilinear_from <= top):
         yield _Finding("model.bilinear_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "
                        f"power of two), got {model.bilinear_from}", "give 0 (no block) or, e.g., 64",
+                       ("model.channel_factors",))
+    if model.noise_from and not (is_resolution(model.noise_from) and 8 <= model.noise_from <= top):
+        yield _Finding("model.noise_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "
+                       f"power of two), got {model.noise_from}", "give 0 (no noise inputs) or, e.g., 8",
                        ("model.channel_factors",))
 
 

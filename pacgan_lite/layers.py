@@ -12,13 +12,16 @@ Block                          Input                                   Output
 ``MinibatchStddev``            ``[B, C, H, W]``                        ``[B, C + 1, H, W]``
 ``ClassProjection``            ``[B, C, 1, 1]``, labels ``[B]``        ``[B]``
 ``GeneratorBlock``             ``[B, C_in, H, W]``                     ``[B, C_out, 2H, 2W]``
+``per_image_noise``            z ``[B, Z]``, sides                      ``[B, 2, side, side]`` per side
 ``DiscriminatorBlock``         ``[B, C_in, H, W]``                     ``[B, C_out, H/2, W/2]``
 =============================  ======================================  ====================================
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -264,15 +267,53 @@ class GeneratorBlock(nn.Sequential):
     """x2 upsampling (nearest as ProGAN, or bilinear), then two 3x3 equalized convs, each followed by
     LeakyReLU(0.2) and PixelNorm.
 
-    ``[B, in_channels, H, W]`` -> ``[B, out_channels, 2H, 2W]``.
+    With ``noise`` (StyleGAN's noise inputs), each conv's output gains per-pixel noise, one map for all
+    channels, scaled per channel by ``noise_strength [2, out_channels]`` (learned, zero at the start):
+    fine detail that differs from image to image need not be drawn from z through every block.
+
+    ``[B, in_channels, H, W]`` (and, with noise, ``noise [B, 2, 2H, 2W]``) -> ``[B, out_channels, 2H, 2W]``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, upsample: str = NEAREST):
+    def __init__(self, in_channels: int, out_channels: int, upsample: str = NEAREST, noise: bool = False):
         super().__init__(
             Upsample2x(upsample),
             EqualizedConv2d(in_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
             EqualizedConv2d(out_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
         )
+        self.noise_strength = nn.Parameter(torch.zeros(2, out_channels)) if noise else None
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        if self.noise_strength is None:
+            if noise is not None:
+                raise ValueError("this block has no noise inputs; build it with noise=True")
+            return super().forward(x)
+        if noise is None:
+            raise ValueError("this block adds noise: pass noise [B, 2, 2H, 2W] (see per_image_noise)")
+        upsample, conv1, act1, norm1, conv2, act2, norm2 = self
+        x = conv1(upsample(x)) + self._scaled(noise, 0, x.dtype)
+        x = conv2(norm1(act1(x))) + self._scaled(noise, 1, x.dtype)
+        return norm2(act2(x))
+
+    def _scaled(self, noise: torch.Tensor, index: int, dtype: torch.dtype) -> torch.Tensor:
+        return noise[:, index : index + 1].to(dtype) * self.noise_strength[index].to(dtype)[None, :, None, None]
+
+
+def per_image_noise(z: torch.Tensor, sides: Sequence[int]) -> list[torch.Tensor]:
+    """Standard normal noise maps ``[B, 2, side, side]`` for each side in ``sides``, a function of each row of
+    ``z [B, Z]`` alone.
+
+    Each image's maps are drawn from a generator seeded by a hash of its latent vector's bytes, so an image
+    stays a function of (z, label): the same z gives the same image in any batch, and sampling, resume and
+    evaluation stay exact. Drawn on the CPU in the order of ``sides``, so a block's maps do not change
+    when a higher stage is added.
+    """
+    maps = [[] for _ in sides]
+    for row in z.detach().float().cpu():
+        digest = hashlib.blake2b(row.numpy().tobytes(), digest_size=8).digest()
+        rng = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+        for per_side, side in zip(maps, sides, strict=True):
+            per_side.append(torch.randn(2, side, side, generator=rng))
+    return [torch.stack(per_side).to(z.device) for per_side in maps]
 
 
 class DiscriminatorBlock(nn.Sequential):

@@ -38,6 +38,7 @@ from .layers import (
     MinibatchStddev,
     PixelNorm,
     count_parameters,
+    per_image_noise,
     upsample2x,
 )
 from .losses import CONDITIONINGS, PROJECTION, TAC
@@ -97,6 +98,9 @@ class Generator(nn.Module):
         bilinear_from: the blocks that make this side (px) or a larger one, and their fade-ins, upsample
             bilinearly whatever ``upsample`` says; 0: none. The low blocks keep nearest upsampling, whose
             sharp blocks lay out the anatomy, and the high ones lose its row and column streaks.
+        noise_from: the blocks that make this side (px) or a larger one add per-pixel noise after each conv
+            (see :class:`~pacgan_lite.layers.GeneratorBlock`), drawn from z by
+            :func:`~pacgan_lite.layers.per_image_noise`; 0: none (PACGAN).
 
     Examples::
 
@@ -115,6 +119,7 @@ class Generator(nn.Module):
         min_channels: int = ModelOptions.min_channels,
         upsample: str = ModelOptions.upsample,
         bilinear_from: int = ModelOptions.bilinear_from,
+        noise_from: int = ModelOptions.noise_from,
     ):
         super().__init__()
         _check_class_count(n_classes)
@@ -130,13 +135,17 @@ class Generator(nn.Module):
             EqualizedConvTranspose2d(z_dim + embedding_dim, channels[0], 4), LeakyReLU(),
             EqualizedConv2d(channels[0], channels[0], 3, padding=1), LeakyReLU(), PixelNorm(),
         )
-        if bilinear_from < 0:
-            raise ValueError(f"bilinear_from must be 0 or a side in px, got {bilinear_from}")
+        for name, side in (("bilinear_from", bilinear_from), ("noise_from", noise_from)):
+            if side < 0:
+                raise ValueError(f"{name} must be 0 or a side in px, got {side}")
         self.upsample = upsample
         # The upsampling of block i (stage i, side 4 * 2**i), which its fade-in's previous image also takes.
         self.block_upsampling = tuple(BILINEAR if bilinear_from and resolution(i) >= bilinear_from else upsample
                                       for i in range(1, len(channels)))
-        self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i], self.block_upsampling[i - 1])
+        self.noise_sides = tuple(resolution(i) for i in range(1, len(channels))
+                                 if noise_from and resolution(i) >= noise_from)
+        self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i], self.block_upsampling[i - 1],
+                                                   noise=resolution(i) in self.noise_sides)
                                     for i in range(1, len(channels)))
         self.to_image = nn.ModuleList(EqualizedConv2d(c, image_channels, 1) for c in channels)
 
@@ -158,9 +167,11 @@ class Generator(nn.Module):
         x = self.initial(torch.cat([z, self.embedding(labels).to(z.dtype)], dim=1)[:, :, None, None])
         if stage == 0:
             return torch.tanh(self.to_image[0](x))
-        for block in self.blocks[: stage - 1]:
-            x = block(x)
-        new = self.to_image[stage](self.blocks[stage - 1](x))
+        noise_sides = [side for side in self.noise_sides if side <= resolution(stage)]
+        noise = dict(zip(noise_sides, per_image_noise(z, noise_sides), strict=True))
+        for i, block in enumerate(self.blocks[: stage - 1], start=1):
+            x = block(x, noise.get(resolution(i)))
+        new = self.to_image[stage](self.blocks[stage - 1](x, noise.get(resolution(stage))))
         if fade_alpha == 1.0:  # the fade-in is over: the previous path has weight 0
             return torch.tanh(new)
         # Upsampling after the 1x1 to-image equals to-image after upsampling, on one channel instead of many.

@@ -497,7 +497,8 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
               ("conditioning", ACGAN, "the reference's critic is an ACGAN critic"),
               ("mbstd_group_size", 0, "the reference's minibatch-stddev is over the whole batch"),
               ("upsample", NEAREST, "the reference's generator upsamples by nearest neighbour"),
-              ("bilinear_from", 0, "the reference's generator upsamples every block by nearest neighbour"))
+              ("bilinear_from", 0, "the reference's generator upsamples every block by nearest neighbour"),
+              ("noise_from", 0, "the reference's generator has no noise inputs"))
     for key, required, why in limits:
         if architecture[key] != required:
             raise CheckpointError(checkpoint, f"architecture.{key}", f"is {architecture[key]!r}; {why}",

@@ -241,6 +241,7 @@ REFUSED_EXPORTS = [
     ({"min_channels": 16}, r"architecture.min_channels: is 16, which widens stages to \[16, 16\]"),
     ({"upsample": "bilinear"}, "architecture.upsample: is 'bilinear'"),
     ({"bilinear_from": 8}, "architecture.bilinear_from: is 8"),
+    ({"noise_from": 8}, "architecture.noise_from: is 8"),
 ]
 
 
