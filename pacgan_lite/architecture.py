@@ -11,9 +11,10 @@ from .networks import Discriminator, Generator
 
 ARCHITECTURE_KEYS = ("n_classes", "image_channels", "z_dim", "embedding_dim", "base_channels", "channel_factors",
                      "min_channels", "aux_hidden", "conditioning", "mbstd_group_size", "upsample",
-                     "bilinear_from", "noise_from")
+                     "bilinear_from", "noise_from", "generator_padding")
 # Keys that checkpoints written before them lack: such a checkpoint was trained with the paper's value.
-LATER_KEYS = ("min_channels", "conditioning", "mbstd_group_size", "upsample", "bilinear_from", "noise_from")
+LATER_KEYS = ("min_channels", "conditioning", "mbstd_group_size", "upsample", "bilinear_from", "noise_from",
+              "generator_padding")
 
 
 def architecture(model, n_classes: int, image_channels: int) -> dict:
@@ -24,7 +25,8 @@ def architecture(model, n_classes: int, image_channels: int) -> dict:
             "channel_factors": list(model.channel_factors), "min_channels": model.min_channels,
             "aux_hidden": model.aux_hidden, "conditioning": model.conditioning,
             "mbstd_group_size": model.mbstd_group_size, "upsample": model.upsample,
-            "bilinear_from": model.bilinear_from, "noise_from": model.noise_from}
+            "bilinear_from": model.bilinear_from, "noise_from": model.noise_from,
+            "generator_padding": model.generator_padding}
 
 
 def complete_architecture(arch: dict) -> dict:
@@ -39,7 +41,7 @@ def build_networks(arch: dict) -> tuple[Generator, Discriminator]:
     generator = Generator(arch["n_classes"], arch["z_dim"], arch["embedding_dim"], arch["base_channels"],
                           arch["channel_factors"], arch["image_channels"], min_channels=arch["min_channels"],
                           upsample=arch["upsample"], bilinear_from=arch["bilinear_from"],
-                          noise_from=arch["noise_from"])
+                          noise_from=arch["noise_from"], padding_mode=arch["generator_padding"])
     discriminator = Discriminator(arch["n_classes"], arch["base_channels"], arch["channel_factors"],
                                   arch["image_channels"], arch["aux_hidden"], min_channels=arch["min_channels"],
                                   conditioning=arch["conditioning"], mbstd_group_size=arch["mbstd_group_size"])

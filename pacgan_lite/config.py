@@ -39,6 +39,8 @@ from .schedule import MAX_STAGES, PER_STAGE_FIELDS, is_resolution, resolution, s
 # interpolates, a low-pass that leaves the convolutions no blocks to turn into row and column streaks.
 NEAREST, BILINEAR = "nearest", "bilinear"
 UPSAMPLINGS = (NEAREST, BILINEAR)
+ZEROS, REFLECT, REPLICATE = "zeros", "reflect", "replicate"
+PADDINGS = (ZEROS, REFLECT, REPLICATE)
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
@@ -104,6 +106,7 @@ class ModelOptions:
     upsample: str = NEAREST  # the generator's x2 upsampling, one of UPSAMPLINGS
     bilinear_from: int = 0  # side (px) from which the generator's blocks upsample bilinearly; 0: none
     noise_from: int = 0  # side (px) from which the generator's blocks add per-pixel noise (StyleGAN); 0: none
+    generator_padding: str = ZEROS  # how the generator's 3x3 convs fill the border, one of PADDINGS
 
 
 @dataclass(frozen=True)
@@ -608,6 +611,9 @@ def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
                        "e.g. 4 as ProGAN")
     if model.upsample not in UPSAMPLINGS:
         yield _Finding("model.upsample", f"unknown upsampling {model.upsample!r}", f"use one of {', '.join(UPSAMPLINGS)}")
+    if model.generator_padding not in PADDINGS:
+        yield _Finding("model.generator_padding", f"unknown padding {model.generator_padding!r}",
+                       f"use one of {', '.join(PADDINGS)}")
     top = resolution(len(model.channel_factors) - 1)
     if model.bilinear_from and not (is_resolution(model.bilinear_from) and 8 <= model.bilinear_from <= top):
         yield _Finding("model.bilinear_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ops
-from .config import BILINEAR, NEAREST, UPSAMPLINGS
+from .config import BILINEAR, NEAREST, PADDINGS, UPSAMPLINGS, ZEROS
 
 LEAKY_SLOPE = 0.2
 
@@ -67,20 +67,29 @@ class EqualizedConv2d(_EqualizedWeight):
         in_channels: C_in.
         out_channels: C_out.
         kernel_size: square kernel side k.
-        padding: zero padding on each side (1 keeps the size of a 3x3 convolution).
+        padding: pixels added on each side (1 keeps the size of a 3x3 convolution).
+        padding_mode: what they hold, one of :data:`~pacgan_lite.config.PADDINGS`: zeros (ProGAN, PACGAN), or
+            the border mirrored (reflect) or repeated (replicate), which tell a position at the border
+            nothing about where the border is.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0,
+                 padding_mode: str = ZEROS):
         super().__init__((out_channels, in_channels, kernel_size, kernel_size), out_channels,
                          in_channels * kernel_size**2)
-        self.padding = padding
+        if padding_mode not in PADDINGS:
+            raise ValueError(f"padding_mode must be one of {', '.join(PADDINGS)}, got {padding_mode!r}")
+        self.padding, self.padding_mode = padding, padding_mode
         self.custom_gradients = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, weight = self.operands(x)
+        padding = self.padding
+        if padding and self.padding_mode != ZEROS:
+            x, padding = F.pad(x, (padding,) * 4, mode=self.padding_mode), 0
         if self.custom_gradients:
-            return ops.conv2d(x, weight, self.bias, self.padding)
-        return F.conv2d(x, weight, self.bias, padding=self.padding)
+            return ops.conv2d(x, weight, self.bias, padding)
+        return F.conv2d(x, weight, self.bias, padding=padding)
 
 
 class EqualizedConvTranspose2d(_EqualizedWeight):
@@ -271,14 +280,17 @@ class GeneratorBlock(nn.Sequential):
     channels, scaled per channel by ``noise_strength [2, out_channels]`` (learned, zero at the start):
     fine detail that differs from image to image need not be drawn from z through every block.
 
+    ``padding_mode``: how the convs fill the border (see :class:`EqualizedConv2d`).
+
     ``[B, in_channels, H, W]`` (and, with noise, ``noise [B, 2, 2H, 2W]``) -> ``[B, out_channels, 2H, 2W]``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, upsample: str = NEAREST, noise: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, upsample: str = NEAREST, noise: bool = False,
+                 padding_mode: str = ZEROS):
         super().__init__(
             Upsample2x(upsample),
-            EqualizedConv2d(in_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
-            EqualizedConv2d(out_channels, out_channels, 3, padding=1), LeakyReLU(), PixelNorm(),
+            EqualizedConv2d(in_channels, out_channels, 3, 1, padding_mode), LeakyReLU(), PixelNorm(),
+            EqualizedConv2d(out_channels, out_channels, 3, 1, padding_mode), LeakyReLU(), PixelNorm(),
         )
         self.noise_strength = nn.Parameter(torch.zeros(2, out_channels)) if noise else None
 

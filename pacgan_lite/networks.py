@@ -101,6 +101,9 @@ class Generator(nn.Module):
         noise_from: the blocks that make this side (px) or a larger one add per-pixel noise after each conv
             (see :class:`~pacgan_lite.layers.GeneratorBlock`), drawn from z by
             :func:`~pacgan_lite.layers.per_image_noise`; 0: none (PACGAN).
+        padding_mode: how every 3x3 conv fills the border, one of :data:`~pacgan_lite.config.PADDINGS`:
+            zeros (PACGAN) mark the border, from which a narrow generator draws bright specks in the corners;
+            reflect or replicate do not.
 
     Examples::
 
@@ -120,6 +123,7 @@ class Generator(nn.Module):
         upsample: str = ModelOptions.upsample,
         bilinear_from: int = ModelOptions.bilinear_from,
         noise_from: int = ModelOptions.noise_from,
+        padding_mode: str = ModelOptions.generator_padding,
     ):
         super().__init__()
         _check_class_count(n_classes)
@@ -133,7 +137,7 @@ class Generator(nn.Module):
         self.initial = nn.Sequential(
             PixelNorm(),
             EqualizedConvTranspose2d(z_dim + embedding_dim, channels[0], 4), LeakyReLU(),
-            EqualizedConv2d(channels[0], channels[0], 3, padding=1), LeakyReLU(), PixelNorm(),
+            EqualizedConv2d(channels[0], channels[0], 3, 1, padding_mode), LeakyReLU(), PixelNorm(),
         )
         for name, side in (("bilinear_from", bilinear_from), ("noise_from", noise_from)):
             if side < 0:
@@ -145,7 +149,8 @@ class Generator(nn.Module):
         self.noise_sides = tuple(resolution(i) for i in range(1, len(channels))
                                  if noise_from and resolution(i) >= noise_from)
         self.blocks = nn.ModuleList(GeneratorBlock(channels[i - 1], channels[i], self.block_upsampling[i - 1],
-                                                   noise=resolution(i) in self.noise_sides)
+                                                   noise=resolution(i) in self.noise_sides,
+                                                   padding_mode=padding_mode)
                                     for i in range(1, len(channels)))
         self.to_image = nn.ModuleList(EqualizedConv2d(c, image_channels, 1) for c in channels)
 

@@ -86,7 +86,7 @@ from .checkpoint import (
     sampling_point,
     save_checkpoint,
 )
-from .config import NEAREST, KitConfig, ModelOptions, load_profile
+from .config import NEAREST, ZEROS, KitConfig, ModelOptions, load_profile
 from .data.layout import nifti_to_nchw
 from .devices import resolve_device
 from .errors import DataError, InputError
@@ -498,7 +498,8 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
               ("mbstd_group_size", 0, "the reference's minibatch-stddev is over the whole batch"),
               ("upsample", NEAREST, "the reference's generator upsamples by nearest neighbour"),
               ("bilinear_from", 0, "the reference's generator upsamples every block by nearest neighbour"),
-              ("noise_from", 0, "the reference's generator has no noise inputs"))
+              ("noise_from", 0, "the reference's generator has no noise inputs"),
+              ("generator_padding", ZEROS, "the reference's generator pads its convolutions with zeros"))
     for key, required, why in limits:
         if architecture[key] != required:
             raise CheckpointError(checkpoint, f"architecture.{key}", f"is {architecture[key]!r}; {why}",

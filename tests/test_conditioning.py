@@ -242,6 +242,7 @@ REFUSED_EXPORTS = [
     ({"upsample": "bilinear"}, "architecture.upsample: is 'bilinear'"),
     ({"bilinear_from": 8}, "architecture.bilinear_from: is 8"),
     ({"noise_from": 8}, "architecture.noise_from: is 8"),
+    ({"generator_padding": "reflect"}, "architecture.generator_padding: is 'reflect'"),
 ]
 
 

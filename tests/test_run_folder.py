@@ -144,7 +144,8 @@ def test_a_checkpoint_from_before_newer_options_resumes_with_their_defaults(prep
     train(tiny_config(), prepared / "train", run_dir=run.path, max_epochs=1, echo=False)
     payload = torch.load(run.latest, weights_only=True)
     del payload["options"]["train"]["selection"]  # written before train.selection existed
-    for key in ("conditioning", "mbstd_group_size", "min_channels", "upsample", "bilinear_from", "noise_from"):  # and these
+    for key in ("conditioning", "mbstd_group_size", "min_channels", "upsample", "bilinear_from", "noise_from",
+                "generator_padding"):  # and these
         del payload["architecture"][key]
     torch.save(payload, run.latest)
     result = train(tiny_config(), prepared / "train", resume=run.latest, max_epochs=1, echo=False)

@@ -85,9 +85,9 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(full_run, prepar
      "model__mbstd_group_size": 2},
     {"model__conditioning": "projection", "model__min_channels": 8, "model__upsample": "bilinear",
      "train__loss__mode_seeking": 1.0, "train__loss__mode_seeking_scale": 2, "train__loss__mode_seeking_up_to_real": True},
-    {"model__bilinear_from": 16, "model__noise_from": 8},
+    {"model__bilinear_from": 16, "model__noise_from": 8, "model__generator_padding": "reflect"},
 ], ids=["ema-lazy-penalty", "augment-tac-groups", "projection-floor-bilinear-capped-mode-seeking",
-        "bilinear-from-noise"])
+        "bilinear-from-noise-reflect"])
 def test_resume_is_exact_with_the_levers(prepared, tmp_path, levers):
     # The EMA weights, the critic-step counter that times the lazy penalty and the noise generator the
     # augmentation draws from all live in the checkpoint.
