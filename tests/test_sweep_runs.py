@@ -3,15 +3,16 @@ executor, and a failed run next to a good one. Each run is a papermill execution
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
 from training_helpers import make_prepared
@@ -59,6 +60,15 @@ def _starts(out: Path) -> list[str]:
     return [event["run"] for event in events if event["event"] == "start"]
 
 
+def _kill_with_descendants(process: subprocess.Popen) -> None:
+    """SIGKILL a process and all it started: the sweep and its notebook's kernel, which runs in a session of
+    its own and, left orphaned, can finish a tiny run after the kill."""
+    parent = psutil.Process(process.pid)
+    for victim in [*parent.children(recursive=True), parent]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.kill()
+
+
 def _wait_for(condition, timeout_s: float, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -80,10 +90,9 @@ def killed_and_restarted(prepared, tmp_path_factory):
     try:
         _wait_for(lambda: first.metrics() is not None and second.latest.is_file(), 300, process)
     finally:
-        process.send_signal(signal.SIGKILL)
+        _kill_with_descendants(process)
         process.communicate()
     at_kill = {"second": second.status(), "mtimes": {p.name: p.stat().st_mtime_ns for p in first.path.rglob("*")}}
-    time.sleep(1.5)  # the killed sweep's kernel notices within a second that its parent is gone, and exits
     restarted = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     return out, at_kill, restarted.stdout
