@@ -34,6 +34,9 @@ def _record(fake_fake_ssim: float = 0.5, class_effect_ratio: float = 1.2, spread
         "power_spectrum": {"high_frequency_ratio": {"overall": 0.42, "per_class": {"CN": 0.4, "AD": 0.44}},
                            "high_frequency_band_cycles_per_pixel": [0.375, 0.5],
                            "axis_streak_ratio": {"overall": 3.25, "per_class": {"CN": 3.0, "AD": 3.5}}},
+        "margin": {"frame_pixels": 2, "corner_pixels": 6,
+                   "touching_frame": {"overall": {"real": 0.0, "fake": 0.04}},
+                   "bright_corner": {"overall": {"real": 0.0, "fake": 0.675}}},
         "memorization": {"pixels_rms": {"fraction_fake_closer_than_any_real": 0.25, "fake_min": 0.2, "real_min": 0.25}},
     }}
 
@@ -42,7 +45,8 @@ def _record(fake_fake_ssim: float = 0.5, class_effect_ratio: float = 1.2, spread
     ("row", "value"),
     [("critic AUC, real held-out", 0.8), ("FD_efficientnet real-fake", 120.0), ("recall (domain)", 0.3),
      ("density (domain)", 1.4), ("coverage (domain)", 0.25), ("high-frequency power ratio, generated / real", 0.42),
-     ("axis streak ratio, generated / real", 3.25),
+     ("axis streak ratio, generated / real", 3.25), ("generated with tissue at the image border", 0.04),
+     ("real with tissue at the image border", 0.0), ("generated with a bright corner", 0.675),
      ("class-effect ratio AD vs CN, generated / real d", 1.2), ("spread ratio CN, generated / real std", 0.8),
      ("spread ratio AD, generated / real std", 0.6)],
 )
@@ -62,6 +66,8 @@ def test_plain_reading_states_ratios_and_warns_when_collapse_mimics_memorization
     assert "3.0 times as far" in reading and "12.0 times as far" in reading
     assert "25.0% of generated images" in reading and "by 0.200 (RMS), the closest real one by 0.250" in reading
     assert ("without copying any" in reading) is warns_of_averaging
+    assert ("4% of the generated images have tissue in the outer 2-pixel frame and 68% a bright pixel in a "
+            "corner (real: 0% and 0%)") in reading
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,10 @@ def headline_table(record: dict) -> pd.DataFrame:
         ("coverage (EfficientNet)", _value(m, "density_coverage_efficientnet", "overall", "coverage")),
         ("high-frequency power ratio, generated / real", _value(m, "power_spectrum", "high_frequency_ratio", "overall")),
         ("axis streak ratio, generated / real", _value(m, "power_spectrum", "axis_streak_ratio", "overall")),
+        ("generated with tissue at the image border", _value(m, "margin", "touching_frame", "overall", "fake")),
+        ("real with tissue at the image border", _value(m, "margin", "touching_frame", "overall", "real")),
+        ("generated with a bright corner", _value(m, "margin", "bright_corner", "overall", "fake")),
+        ("real with a bright corner", _value(m, "margin", "bright_corner", "overall", "real")),
         ("generated closer to training than any real (pixels)",
          _value(m, "memorization", "pixels_rms", "fraction_fake_closer_than_any_real")),
     ]
@@ -147,6 +151,13 @@ def plain_reading(record: dict) -> str:
             lines.append(f"Of that fine detail, generated images put {spectrum['axis_streak_ratio']['overall']:.2f} "
                          "times the real share on the horizontal and vertical frequencies: about 1 as real slices, "
                          "well above 1 for row and column streaks, the grid pattern of up-sampling.")
+    margin = _value(m, "margin")
+    if margin and "skipped" not in margin and _is_number(margin["touching_frame"]["overall"]["fake"]):
+        frame, corner = margin["touching_frame"]["overall"], margin["bright_corner"]["overall"]
+        lines.append(f"{100 * frame['fake']:.0f}% of the generated images have tissue in the outer "
+                     f"{margin['frame_pixels']}-pixel frame and {100 * corner['fake']:.0f}% a bright pixel in a "
+                     f"corner (real: {100 * frame['real']:.0f}% and {100 * corner['real']:.0f}%): heads cut by the "
+                     "image border, and specks that zero-padded convolutions leave where they meet the border.")
     pixels = _value(m, "memorization", "pixels_rms")
     if pixels is not None:
         lines.append(f"{100 * pixels['fraction_fake_closer_than_any_real']:.1f}% of generated images are closer to a "

@@ -21,6 +21,8 @@ metric                             what it measures
 ``precision_recall_efficientnet``  EfficientNet-Lite0 features, overall and per class
 ``density_coverage_domain``,       k-NN density and coverage (more robust to outliers) in the same
 ``density_coverage_efficientnet``  two feature spaces
+``margin``                         shares of real and generated images with tissue at the image border
+                                   (heads cut by the frame) and with bright specks in the corners
 ``memorization``                   nearest-training-image distances, generated vs real held-out
 ``power_spectrum``                 radially averaged power spectrum, real vs generated, and the power
                                    ratio at the highest spatial frequencies (up-sampling artifacts)
@@ -29,7 +31,7 @@ metric                             what it measures
 =================================  =========================================================================
 """
 
-from . import classifier, distribution, fidelity, manifolds, memorization, spectrum, ssim  # noqa: F401 (registers)
+from . import classifier, distribution, fidelity, manifolds, margin, memorization, spectrum, ssim  # noqa: F401 (registers)
 from .registry import EvaluationContext, EvaluationSets, compute_metrics, list_metrics, register
 
 __all__ = ["EvaluationContext", "EvaluationSets", "compute_metrics", "list_metrics", "register"]
