@@ -357,7 +357,14 @@ def test_the_papers_losses_are_unchanged_to_the_last_bit(dtype, loss_options):
     if dtype == torch.float64:
         assert paper_case(dtype, **loss_options) == expected
     else:
-        assert paper_case(dtype, **loss_options) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+        # The Wasserstein term is the difference of the two scores, so its rounding error is that of the
+        # scores, not a fraction of its own (small) value.
+        scale = {name: abs(value) for name, value in expected.items()}
+        scale["critic_wasserstein"] = scale["critic_score_fake"] + scale["critic_score_real"]
+        obtained = paper_case(dtype, **loss_options)
+        assert obtained.keys() == expected.keys()
+        for name, value in expected.items():
+            assert obtained[name] == pytest.approx(value, rel=0, abs=1e-6 * scale[name]), name
 
 
 # ---------------------------------------------------------------------------------------------------- augmentation
