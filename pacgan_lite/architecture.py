@@ -11,10 +11,10 @@ from .networks import Discriminator, Generator
 
 ARCHITECTURE_KEYS = ("n_classes", "image_channels", "z_dim", "embedding_dim", "base_channels", "channel_factors",
                      "min_channels", "aux_hidden", "conditioning", "mbstd_group_size", "upsample",
-                     "bilinear_from", "noise_from", "generator_padding")
+                     "bilinear_from", "noise_from", "generator_padding", "class_resolution")
 # Keys that checkpoints written before them lack: such a checkpoint was trained with the paper's value.
 LATER_KEYS = ("min_channels", "conditioning", "mbstd_group_size", "upsample", "bilinear_from", "noise_from",
-              "generator_padding")
+              "generator_padding", "class_resolution")
 
 
 def architecture(model, n_classes: int, image_channels: int) -> dict:
@@ -26,7 +26,7 @@ def architecture(model, n_classes: int, image_channels: int) -> dict:
             "aux_hidden": model.aux_hidden, "conditioning": model.conditioning,
             "mbstd_group_size": model.mbstd_group_size, "upsample": model.upsample,
             "bilinear_from": model.bilinear_from, "noise_from": model.noise_from,
-            "generator_padding": model.generator_padding}
+            "generator_padding": model.generator_padding, "class_resolution": model.class_resolution}
 
 
 def complete_architecture(arch: dict) -> dict:
@@ -44,5 +44,6 @@ def build_networks(arch: dict) -> tuple[Generator, Discriminator]:
                           noise_from=arch["noise_from"], padding_mode=arch["generator_padding"])
     discriminator = Discriminator(arch["n_classes"], arch["base_channels"], arch["channel_factors"],
                                   arch["image_channels"], arch["aux_hidden"], min_channels=arch["min_channels"],
-                                  conditioning=arch["conditioning"], mbstd_group_size=arch["mbstd_group_size"])
+                                  conditioning=arch["conditioning"], mbstd_group_size=arch["mbstd_group_size"],
+                                  class_resolution=arch["class_resolution"])
     return generator, discriminator

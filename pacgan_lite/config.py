@@ -103,6 +103,8 @@ class ModelOptions:
     # how the critic uses the class, one of CONDITIONINGS: acgan, acgan_real, tac, projection (see losses.py)
     conditioning: str = ACGAN
     mbstd_group_size: int = 0  # images per minibatch-stddev group (ProGAN: 4); 0 = the whole batch
+    # side (px) of the critic's class view at the stages above it: the image pooled to it; 0: the stage's side
+    class_resolution: int = 0
     upsample: str = NEAREST  # the generator's x2 upsampling, one of UPSAMPLINGS
     bilinear_from: int = 0  # side (px) from which the generator's blocks upsample bilinearly; 0: none
     noise_from: int = 0  # side (px) from which the generator's blocks add per-pixel noise (StyleGAN); 0: none
@@ -618,6 +620,10 @@ def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
     if model.bilinear_from and not (is_resolution(model.bilinear_from) and 8 <= model.bilinear_from <= top):
         yield _Finding("model.bilinear_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "
                        f"power of two), got {model.bilinear_from}", "give 0 (no block) or, e.g., 64",
+                       ("model.channel_factors",))
+    if model.class_resolution and not (is_resolution(model.class_resolution) and model.class_resolution <= top):
+        yield _Finding("model.class_resolution", f"must be 0 or a side of the critic's stages (4 to {top} px, a "
+                       f"power of two), got {model.class_resolution}", "give 0 (the stage's side) or, e.g., 8",
                        ("model.channel_factors",))
     if model.noise_from and not (is_resolution(model.noise_from) and 8 <= model.noise_from <= top):
         yield _Finding("model.noise_from", f"must be 0 or a side the generator's blocks make (8 to {top} px, a "

@@ -24,6 +24,7 @@ import operator
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import BILINEAR, ModelOptions
@@ -42,7 +43,7 @@ from .layers import (
     upsample2x,
 )
 from .losses import CONDITIONINGS, PROJECTION, TAC
-from .schedule import resolution
+from .schedule import is_resolution, resolution, stage_of
 
 
 def stage_channels(base_channels: int, channel_factors: Sequence[float],
@@ -217,6 +218,13 @@ class Discriminator(nn.Module):
     vector is added to the score (:class:`~pacgan_lite.layers.ClassProjection`), the class then being an input
     of the score. The class head stays in every mode: it is the classifier.
 
+    ``class_resolution`` (a side in px; 0, the paper: the stage's side) gives the class heads a coarse view:
+    at the stages above that side they read the vector of the image average-pooled to it, through that
+    side's from-image layer and the blocks below, the path they read at that side's own stage; the score
+    still reads the full image. The class difference that the critic reads best at a low stage (the size of
+    the ventricles is plain at 8 px) then stays the one it classifies by, and the finer blocks, which the
+    training slices are too few to teach a class, only score realism.
+
     Departures from the reference: the class head has ``n_classes`` outputs (the reference hard-codes 2),
     and the minibatch-stddev feature does not depend on the batch in eval mode (see
     :class:`~pacgan_lite.layers.MinibatchStddev`). The class head stays linear, ``channels[0] -> aux_hidden
@@ -231,6 +239,7 @@ class Discriminator(nn.Module):
         min_channels: floor on every stage's channels, as for :class:`Generator`.
         conditioning: one of :data:`~pacgan_lite.losses.CONDITIONINGS` (see :mod:`pacgan_lite.losses`).
         mbstd_group_size: images per minibatch-stddev group; 0: the whole batch.
+        class_resolution: side (px) of the class heads' view above that side's stage; 0: the stage's side.
 
     Examples::
 
@@ -248,6 +257,7 @@ class Discriminator(nn.Module):
         min_channels: int = ModelOptions.min_channels,
         conditioning: str = ModelOptions.conditioning,
         mbstd_group_size: int = ModelOptions.mbstd_group_size,
+        class_resolution: int = ModelOptions.class_resolution,
     ):
         super().__init__()
         _check_class_count(n_classes)
@@ -256,7 +266,12 @@ class Discriminator(nn.Module):
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got {conditioning!r}")
         channels = stage_channels(base_channels, channel_factors, min_channels)
+        if class_resolution and not (is_resolution(class_resolution)
+                                     and class_resolution <= resolution(len(channels) - 1)):
+            raise ValueError(f"class_resolution must be 0 or a side of the critic's stages (4 to "
+                             f"{resolution(len(channels) - 1)} px, a power of two), got {class_resolution}")
         self.n_classes, self.image_channels, self.conditioning = n_classes, image_channels, conditioning
+        self.class_resolution = class_resolution
         self.n_stages = len(channels)
         self.from_image = nn.ModuleList(
             nn.Sequential(EqualizedConv2d(image_channels, c, 1), LeakyReLU()) for c in channels
@@ -290,6 +305,8 @@ class Discriminator(nn.Module):
                 never depend on them).
             twin: also return the twin head's logits (a ``tac`` critic only).
 
+        Above ``class_resolution``'s stage the logits are those of the images average-pooled to that side.
+
         Returns:
             ``(adversarial_score [B], class_logits [B, n_classes])``, and ``twin_logits [B, n_classes]`` third
             with ``twin``; softmax the logits for probabilities.
@@ -302,6 +319,23 @@ class Discriminator(nn.Module):
         if twin and self.twin_class_head is None:
             raise ValueError(f"twin logits need a critic with conditioning {TAC!r}, this one is {self.conditioning!r}")
         images = self._match_layout(images)
+        x = self._vector(images, stage, fade_alpha)
+        # float32 heads whatever the autocast dtype: the losses average and compare these numbers.
+        score = self.adversarial_head(x).reshape(-1).float()
+        if self.class_projection is not None and labels is not None:
+            if labels.shape != score.shape:
+                raise ValueError(f"labels must have shape [{len(score)}] to match the images, got {list(labels.shape)}")
+            score = score + self.class_projection(x, labels).float()
+        if self.class_resolution and side > self.class_resolution:
+            coarse = F.avg_pool2d(images, side // self.class_resolution)
+            x = self._vector(coarse, stage_of(self.class_resolution), 1.0)
+        outputs = (score, self.class_head(x).flatten(1).float())
+        if twin:
+            return (*outputs, self.twin_class_head(x).flatten(1).float())
+        return outputs
+
+    def _vector(self, images: torch.Tensor, stage: int, fade_alpha: float) -> torch.Tensor:
+        """The ``[B, channels[0], 1, 1]`` vector the heads read, of ``images`` at ``stage``'s side."""
         x = self.from_image[stage](images)
         if stage > 0:
             x = self.blocks[stage - 1](x)
@@ -310,17 +344,7 @@ class Discriminator(nn.Module):
                 x = fade_alpha * x + (1.0 - fade_alpha) * previous
             for block in reversed(self.blocks[: stage - 1]):
                 x = block(x)
-        x = self.final(x)
-        # float32 heads whatever the autocast dtype: the losses average and compare these numbers.
-        score = self.adversarial_head(x).reshape(-1).float()
-        if self.class_projection is not None and labels is not None:
-            if labels.shape != score.shape:
-                raise ValueError(f"labels must have shape [{len(score)}] to match the images, got {list(labels.shape)}")
-            score = score + self.class_projection(x, labels).float()
-        outputs = (score, self.class_head(x).flatten(1).float())
-        if twin:
-            return (*outputs, self.twin_class_head(x).flatten(1).float())
-        return outputs
+        return self.final(x)
 
     def _match_layout(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` with NHWC strides when the critic's weights are channels_last.

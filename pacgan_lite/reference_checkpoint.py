@@ -499,7 +499,8 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
               ("upsample", NEAREST, "the reference's generator upsamples by nearest neighbour"),
               ("bilinear_from", 0, "the reference's generator upsamples every block by nearest neighbour"),
               ("noise_from", 0, "the reference's generator has no noise inputs"),
-              ("generator_padding", ZEROS, "the reference's generator pads its convolutions with zeros"))
+              ("generator_padding", ZEROS, "the reference's generator pads its convolutions with zeros"),
+              ("class_resolution", 0, "the reference's critic classifies the image at the stage's side"))
     for key, required, why in limits:
         if architecture[key] != required:
             raise CheckpointError(checkpoint, f"architecture.{key}", f"is {architecture[key]!r}; {why}",

@@ -50,6 +50,13 @@ def is_resolution(side: int) -> bool:
     return side >= 4 and side & (side - 1) == 0
 
 
+def stage_of(side: int) -> int:
+    """The stage whose images have ``side`` px: the inverse of :func:`resolution`."""
+    if not is_resolution(side):
+        raise ValueError(f"no stage has images of side {side} px (a power of two, at least 4)")
+    return side.bit_length() - 3
+
+
 @dataclass(frozen=True)
 class SchedulePoint:
     """Where training stands within a stage.

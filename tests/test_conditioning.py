@@ -243,6 +243,7 @@ REFUSED_EXPORTS = [
     ({"bilinear_from": 8}, "architecture.bilinear_from: is 8"),
     ({"noise_from": 8}, "architecture.noise_from: is 8"),
     ({"generator_padding": "reflect"}, "architecture.generator_padding: is 'reflect'"),
+    ({"class_resolution": 4}, "architecture.class_resolution: is 4"),
 ]
 
 

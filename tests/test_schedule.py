@@ -6,7 +6,7 @@ import pytest
 
 from pacgan_lite import schedule as schedule_module
 from pacgan_lite.config import TrainOptions
-from pacgan_lite.schedule import Schedule, SchedulePoint, is_resolution, resolution
+from pacgan_lite.schedule import Schedule, SchedulePoint, is_resolution, resolution, stage_of
 from pacgan_lite.training.setup import schedule_for
 
 PAPER = schedule_for(TrainOptions())  # the defaults are the paper's settings
@@ -194,3 +194,14 @@ def test_curve_needs_two_points_per_stage():
 def test_is_resolution_accepts_exactly_the_sides_of_stages(side, expected):
     assert is_resolution(side) is expected
     assert expected == any(resolution(stage) == side for stage in range(9))
+
+
+@pytest.mark.parametrize("stage", range(9))
+def test_stage_of_inverts_resolution(stage):
+    assert stage_of(resolution(stage)) == stage
+
+
+@pytest.mark.parametrize("side", [0, 2, 12, -8])
+def test_stage_of_refuses_a_side_no_stage_has(side):
+    with pytest.raises(ValueError, match=f"no stage has images of side {side} px"):
+        stage_of(side)
