@@ -96,7 +96,7 @@ from .losses import ACGAN
 from .networks import Discriminator, Generator, stage_channels
 from .reference_config import read_reference_config
 from .sampling import latent_vectors
-from .schedule import resolution
+from .schedule import is_resolution, resolution, stage_of
 
 GENERATOR_FILE = "generator_best.pt"
 DISCRIMINATOR_FILE = "discriminator_best.pt"
@@ -279,12 +279,11 @@ def reference_files(checkpoints: str | Path | Sequence[str | Path]) -> tuple[Pat
 
 def _stage_of(side: int, n_stages: int, folder: Path, config: Path) -> int:
     """The stage whose resolution is ``side`` px, checked against the network's stages."""
-    sides = [resolution(stage) for stage in range(n_stages)]
-    if side not in sides:
+    if not (is_resolution(side) and stage_of(side) < n_stages):
         raise CheckpointError(folder, "resolution", f"the folder is for {side} px, but FACTORS in {config} gives "
-                              f"{n_stages} stages ({sides[0]} to {sides[-1]} px)",
+                              f"{n_stages} stages ({resolution(0)} to {resolution(n_stages - 1)} px)",
                               "give the config.json these weights were trained with")
-    return sides.index(side)
+    return stage_of(side)
 
 
 def describe_architecture(architecture: dict, config: Path) -> str:
