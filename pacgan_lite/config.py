@@ -146,7 +146,7 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1"
     precision: str = "auto"  # "auto", "float32", "bfloat16", "float16"; see training.setup.precision_for
-    channels_last: bool | None = None  # None: where it pays (CUDA, or with autocast on a CPU)
+    channels_last: bool | None = None  # None: the kit's choice, NHWC on every device (precision_for)
     custom_gradients: bool = True  # conv/LeakyReLU backward built for the penalty's double backward (ops.py)
     progress: bool = True  # tqdm bars; turn off for headless logs
     sample_seed: int = 123  # fixed z of the per-stage sample grids

@@ -119,8 +119,9 @@ def test_bfloat16_autocast_stays_close_to_float32():
 
 @pytest.mark.parametrize(("device", "precision", "channels_last", "native_bf16", "dtype", "nhwc"), [
     ("cpu", "auto", None, True, torch.bfloat16, True),
-    ("cpu", "auto", None, False, None, False),
-    ("cpu", "float32", None, True, None, False),
+    ("cpu", "auto", None, False, None, True),
+    ("cpu", "float32", None, True, None, True),
+    ("cpu", "float32", False, False, None, False),
     ("cpu", "bfloat16", None, False, torch.bfloat16, True),
     ("cpu", "bfloat16", False, True, torch.bfloat16, False),
     ("cpu", "float32", True, True, None, True),
