@@ -1,4 +1,5 @@
-"""Inference with a trained checkpoint: generate images, classify images, interpolate between classes.
+"""Inference with a trained checkpoint: generate images, classify images, interpolate between classes,
+switch the generator's noise inputs off.
 
 Files follow the reference layout: images as one NIfTI ``[W, H, C, N]`` in [-1, 1], labels as a CSV with
 ``ID`` and ``Label``. Generation and classification stream in batches: 10,000 generated images at 256 px
@@ -37,7 +38,7 @@ from .devices import resolve_device
 from .errors import DataError, InputError
 from .run_folder import RunFolder
 from .sampling import critic_probabilities, latent_vectors
-from .schedule import resolution
+from .schedule import resolution, stage_of
 
 LABELS_FILE = "labels_syn.csv"
 
@@ -386,6 +387,41 @@ def interpolate_classes(model: LoadedModel, z: torch.Tensor, first: int, last: i
                                       (z[None].to(model.device), torch.tensor([first], device=model.device),
                                        model.stage, model.fade_alpha)).float().cpu())
     return torch.cat(frames)
+
+
+# ------------------------------------------------------------------------------------------- noise inputs
+
+
+def noise_sides(model: LoadedModel) -> list[int]:
+    """The sides (px), up to the model's resolution, whose generator blocks add noise inputs (none without
+    ``model.noise_from``)."""
+    return [side for side in model.generator.noise_sides if side <= model.resolution]
+
+
+@torch.no_grad()
+def generate_with_noise_off(model: LoadedModel, z: torch.Tensor, labels: torch.Tensor,
+                            sides: Sequence[int] | None = None) -> torch.Tensor:
+    """Images ``[N, C, s, s]`` (CPU) for ``z [N, z_dim]`` and ``labels [N]`` with the noise inputs of the blocks
+    that make ``sides`` (px; None: every block that has them) switched off.
+
+    Those blocks' learned noise strengths are replaced by zeros through ``torch.func.functional_call``, so the
+    model itself is not changed. The same z with the noise on and off tells what the noise draws from what
+    the generator draws from z and the class.
+
+    Raises:
+        InputError: a side whose block adds no noise (the model's are :func:`noise_sides`).
+    """
+    have = noise_sides(model)
+    sides = have if sides is None else list(sides)
+    missing = sorted(set(sides) - set(have))
+    if missing:
+        raise InputError(model.path, "sides", f"the blocks that make {missing} px add no noise (this model's "
+                         f"noise inputs: {have or 'none, it was trained with model.noise_from 0'})",
+                         f"choose among {have}" if have else "train with model.noise_from to have noise inputs")
+    names = [f"blocks.{stage_of(side) - 1}.noise_strength" for side in sides]  # block i - 1 makes stage i
+    zeros = {name: torch.zeros_like(model.generator.get_parameter(name)) for name in names}
+    return functional_call(model.generator, zeros, (z.to(model.device), labels.to(model.device), model.stage,
+                                                     model.fade_alpha)).float().cpu()
 
 
 def describe(model: LoadedModel) -> str:

@@ -6,6 +6,7 @@ import gzip
 import json
 import pickle
 import shutil
+from dataclasses import replace
 
 import nibabel as nib
 import numpy as np
@@ -20,7 +21,16 @@ from pacgan_lite.cli import main
 from pacgan_lite.config import EncoderOptions, EvaluationOptions, MetricOptions
 from pacgan_lite.errors import InputError
 from pacgan_lite.evaluation import evaluate, find_run
-from pacgan_lite.inference import classify, generate, generate_medigan, interpolate_classes, load_model
+from pacgan_lite.evaluation.figures import image_grid
+from pacgan_lite.inference import (
+    classify,
+    generate,
+    generate_medigan,
+    generate_with_noise_off,
+    interpolate_classes,
+    load_model,
+    noise_sides,
+)
 from pacgan_lite.metrics import list_metrics
 from pacgan_lite.sampling import generate_balanced
 from pacgan_lite.training import train
@@ -118,6 +128,58 @@ def test_class_interpolation_ends_at_the_two_classes(run_dir):
         ends = model.generator(z.repeat(2, 1), torch.tensor([0, 1]), model.stage, model.fade_alpha)
     assert frames.shape == (4, 1, 16, 16)
     torch.testing.assert_close(frames[[0, -1]], ends, atol=1e-4, rtol=1e-4)  # batch size changes rounding
+
+
+def _with_noise_inputs(model):
+    """``model`` with a fresh generator that adds noise at 8 and 16 px, its strengths made non-zero."""
+    torch.manual_seed(0)
+    generator = build_networks({**model.architecture, "noise_from": 8})[0].eval()
+    for block in generator.blocks:
+        block.noise_strength.data.uniform_(0.5, 1.0)
+    return replace(model, generator=generator)
+
+
+def _images_with_zeroed(model, z, labels, sides):
+    """The images with the strengths of ``sides`` zeroed by hand, the strengths put back after."""
+    saved = {side: model.generator.blocks[side.bit_length() - 4].noise_strength.detach().clone() for side in sides}
+    for side in sides:
+        model.generator.blocks[side.bit_length() - 4].noise_strength.data.zero_()
+    with torch.no_grad():
+        images = model.generator(z, labels, model.stage, model.fade_alpha)
+    for side, strength in saved.items():
+        model.generator.blocks[side.bit_length() - 4].noise_strength.data.copy_(strength)
+    return images
+
+
+@pytest.mark.parametrize("sides", [None, [8], [16], [8, 16]])
+def test_noise_off_zeroes_exactly_the_strengths_of_those_blocks(run_dir, sides):
+    model = _with_noise_inputs(load_model(run_dir / "stage2-best.pt"))
+    z, labels = torch.randn(4, model.generator.z_dim, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1] * 2)
+    before = {name: p.detach().clone() for name, p in model.generator.named_parameters()}
+    images = generate_with_noise_off(model, z, labels, sides)
+    assert noise_sides(model) == [8, 16] and images.shape == (4, 1, 16, 16)
+    torch.testing.assert_close(images, _images_with_zeroed(model, z, labels, sides or [8, 16]), atol=0, rtol=0)
+    with torch.no_grad():
+        assert (images - model.generator(z, labels, model.stage, model.fade_alpha)).abs().amax() > 1e-3
+    assert all(torch.equal(p, before[name]) for name, p in model.generator.named_parameters())  # model unchanged
+
+
+def test_noise_off_names_the_sides_that_have_noise(run_dir):
+    plain = load_model(run_dir / "stage2-best.pt")
+    z, labels = torch.zeros(1, plain.generator.z_dim), torch.tensor([0])
+    assert noise_sides(plain) == []
+    with pytest.raises(InputError, match=r"sides: .*\[8\] px add no noise.*model.noise_from 0.*Fix: train with"):
+        generate_with_noise_off(plain, z, labels, [8])
+    with pytest.raises(InputError, match=r"\[4, 32\] px add no noise .*\[8, 16\].*Fix: choose among \[8, 16\]"):
+        generate_with_noise_off(_with_noise_inputs(plain), z, labels, [32, 4])
+
+
+def test_an_image_grid_has_a_row_per_setting_and_checks_the_columns():
+    images = torch.zeros(3, 1, 8, 8)
+    figure = image_grid({"on": images, "off": images}, ["a", "b", "c"], "noise")
+    assert len(figure.axes) == 6 and [ax.get_title() for ax in figure.axes[:4]] == ["a", "b", "c", ""]
+    with pytest.raises(ValueError, match="row 'off' has 2 images for 3 columns"):
+        image_grid({"on": images, "off": images[:2]}, ["a", "b", "c"])
 
 
 def _other_class_count(run_dir, tmp_path):

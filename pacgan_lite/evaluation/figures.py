@@ -332,6 +332,23 @@ def image_row(images, titles: list[str], suptitle: str | None = None) -> plt.Fig
     return fig
 
 
+def image_grid(rows: dict, column_titles: list[str], suptitle: str | None = None) -> plt.Figure:
+    """One row per entry of ``rows`` (its name, then images ``[N, C, H, W]``, tensor or array; every row the
+    same N), the name left of the row and ``column_titles`` over the first row."""
+    fig, axes = plt.subplots(len(rows), len(column_titles), figsize=(1.6 * len(column_titles), 1.7 * len(rows)),
+                             squeeze=False)
+    for r, (ax_row, (name, images)) in enumerate(zip(axes, rows.items(), strict=True)):
+        if len(images) != len(column_titles):
+            raise ValueError(f"row {name!r} has {len(images)} images for {len(column_titles)} columns")
+        for index, (ax, title) in enumerate(zip(ax_row, column_titles, strict=True)):
+            show_slice(ax, _slice(images, index), title if r == 0 else None)
+        ax_row[0].text(-0.08, 0.5, name, transform=ax_row[0].transAxes, ha="right", va="center", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def interpolation_figure(frames, first: str, last: str) -> plt.Figure:
     """Rows of class interpolations ``[rows, steps, C, H, W]``: one latent vector per row, the class
     embedding moving from ``first`` (left) to ``last`` (right)."""
