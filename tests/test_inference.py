@@ -139,15 +139,19 @@ def _with_noise_inputs(model):
     return replace(model, generator=generator)
 
 
+BLOCK_MAKING = {8: 0, 16: 1}  # the generator block that makes each side (px)
+
+
 def _images_with_zeroed(model, z, labels, sides):
     """The images with the strengths of ``sides`` zeroed by hand, the strengths put back after."""
-    saved = {side: model.generator.blocks[side.bit_length() - 4].noise_strength.detach().clone() for side in sides}
-    for side in sides:
-        model.generator.blocks[side.bit_length() - 4].noise_strength.data.zero_()
+    strengths = [model.generator.blocks[BLOCK_MAKING[side]].noise_strength for side in sides]
+    saved = [strength.detach().clone() for strength in strengths]
+    for strength in strengths:
+        strength.data.zero_()
     with torch.no_grad():
         images = model.generator(z, labels, model.stage, model.fade_alpha)
-    for side, strength in saved.items():
-        model.generator.blocks[side.bit_length() - 4].noise_strength.data.copy_(strength)
+    for strength, value in zip(strengths, saved, strict=True):
+        strength.data.copy_(value)
     return images
 
 
