@@ -33,9 +33,11 @@ def _worker(rank: int, world_size: int, port: int, prepared, out, run: str = "ru
                        resume=resume, max_epochs=max_epochs, echo=False)
         weights = {f"G.{k}": v for k, v in result.generator.state_dict().items()}
         weights |= {f"D.{k}": v for k, v in result.discriminator.state_dict().items()}
-        torch.save({"weights": weights, "run_dir": str(result.run_dir)}, out / f"{run}-rank{rank}.pt")
+        torch.save({"weights": weights, "run_dir": str(result.run_dir), "group_released": not dist.is_initialized()},
+                   out / f"{run}-rank{rank}.pt")
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():  # train() releases the group it started; after an error it is still up
+            dist.destroy_process_group()
 
 
 def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
@@ -46,6 +48,7 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     for name, tensor in rank0["weights"].items():
         assert torch.equal(tensor, rank1["weights"][name]), name
     assert rank0["run_dir"] == str(tmp_path / "run") and rank1["run_dir"] == "None"  # only rank 0 writes
+    assert rank0["group_released"] and rank1["group_released"]  # train() waits for all ranks, then tears down
     stats = (tmp_path / "run" / "stats.jsonl").read_text().splitlines()
     assert len(stats) == 4  # 2 stages x 2 epochs, written once
     assert (tmp_path / "run" / "latest.pt").is_file()

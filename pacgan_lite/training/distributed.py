@@ -30,11 +30,13 @@ _DDP_ARGUMENTS = inspect.signature(DistributedDataParallel.__init__).parameters
 
 @dataclass(frozen=True)
 class DistributedContext:
-    """This process's place: ``rank`` of ``world_size``; ``local_rank`` picks its GPU."""
+    """This process's place: ``rank`` of ``world_size``; ``local_rank`` picks its GPU; ``owns_group``: this
+    context started the process group, so :meth:`finish` releases it."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    owns_group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -75,6 +77,18 @@ class DistributedContext:
         """Rank 0's ``value`` on every rank (ranks then take the same decisions); every rank must call it."""
         return self.gather(value)[0]
 
+    def finish(self) -> None:
+        """Wait for every rank, then release the process group if this context started it.
+
+        The wait lets no rank tear its connections down while another still talks to it, which can abort
+        a gloo peer at exit; every rank must call it.
+        """
+        if not self.enabled:
+            return
+        dist.barrier()
+        if self.owns_group:
+            dist.destroy_process_group()
+
     def average_buffers(self, module: nn.Module) -> None:
         """Average floating-point buffers (the running minibatch-stddev) over the ranks."""
         if not self.enabled:
@@ -93,7 +107,8 @@ def init_distributed(device_type: str) -> DistributedContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return DistributedContext()
-    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-    if not dist.is_initialized():
+    starts_group = not dist.is_initialized()
+    if starts_group:
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
-    return context
+    return DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")),
+                              owns_group=starts_group)

@@ -174,11 +174,13 @@ class Trainer:
         if self.folder is not None:
             self.folder.clear_failure()
         try:
-            return self._run(end_stage, max_epochs)
+            result = self._run(end_stage, max_epochs)
         except Exception as err:  # a sweep reads the reason from the run folder; an interrupt stays resumable
             if self.folder is not None:
                 self.folder.write_failure(f"{type(err).__name__}: {err}", self.stage, self.epoch)
             raise
+        self.dist.finish()
+        return result
 
     def _run(self, end_stage: int, max_epochs: int | None) -> TrainResult:
         epochs_run = 0
