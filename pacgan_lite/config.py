@@ -667,8 +667,12 @@ def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
     if scale < 1:
         yield _Finding("train.loss.mode_seeking_scale", f"must be an integer >= 1, got {scale!r}",
                        "give the pooling factor of the mode-seeking distance (1: pixel by pixel)")
+    smoothing = train.loss.class_label_smoothing
+    if not 0.0 <= smoothing < 1.0:
+        yield _Finding("train.loss.class_label_smoothing", f"must be in [0, 1), got {smoothing!r}",
+                       "give 0 (one-hot class targets, the paper) or a small fraction such as 0.1")
     for weight in dataclasses.fields(LossWeights):
-        if not isinstance(weight.default, float):  # the mode-seeking options, not weights
+        if not isinstance(weight.default, float) or weight.name == "class_label_smoothing":  # not weights
             continue
         value = getattr(train.loss, weight.name)
         if not (math.isfinite(value) and value >= 0):

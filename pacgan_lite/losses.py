@@ -10,6 +10,7 @@ Critic (one call per critic iteration)::
          + drift * mean D(real)**2                           # "drift"
          + class_real * CE(class logits of real, labels)     # "class_real"
          + class_fake * CE(class logits of fake, labels)     # "class_fake" (acgan only, see below)
+    (every CE of the critic's class heads with targets smoothed by ``class_label_smoothing``; paper: 0)
 
 Generator::
 
@@ -42,6 +43,12 @@ distributions. The main head sees real images only, as TAC-GAN's classifier: it 
 classes, and CE(fake) - CE_twin(fake) compares the real and generated conditionals only then. ``projection``
 (Miyato and Koyama 2018) conditions the adversarial score on the label instead of rewarding separability. In
 the modes other than ``acgan``, ``class_fake`` (the class head's CE on generated images) is still logged.
+
+``class_label_smoothing`` (critic only) trains the class heads towards ``1 - eps / 2`` for the label and
+``eps / 2`` for the other class instead of 1 and 0 (Szegedy et al. 2016): the cross-entropy then stops
+falling once the logits are ``log((2 - eps) / eps)`` apart, so the head has no reason to grow its logits without
+bound on a small training set it can already separate. Every class term of the critic takes it, the twin
+head's too, so that ``tac``'s two cross-entropies stay comparable; the generator's class term does not.
 
 ``augment`` (both losses): a differentiable function applied to every image the critic sees, real and
 generated (DiffAugment); the gradient penalty mixes the augmented images. None: the images as they are.
@@ -97,6 +104,8 @@ class LossWeights:
         mode_seeking_up_to_real: not a weight: reward the diversity only up to the real batch's
             (:func:`real_diversity_ratio`): above it the term is constant, so the generator is not pushed to
             vary more than the data. False (MSGAN): the reward never stops.
+        class_label_smoothing: not a weight: ``eps`` in [0, 1) of the critic's class targets (see the module
+            docstring); 0 (the paper): one-hot targets.
     """
 
     gradient_penalty: float = 10.0
@@ -107,6 +116,7 @@ class LossWeights:
     mode_seeking: float = 0.0
     mode_seeking_scale: int = 1
     mode_seeking_up_to_real: bool = False
+    class_label_smoothing: float = 0.0
 
 
 def gradient_penalty(
@@ -201,19 +211,20 @@ def critic_loss(
     score_real, logits_real = discriminator(real, stage, fade_alpha, labels=labels)
     score_fake, logits_fake, *twin_logits = discriminator(fake, stage, fade_alpha, labels=labels,
                                                           twin=conditioning == TAC)
+    smoothing = weights.class_label_smoothing
     terms = {
         "score_real": score_real.mean(),
         "score_fake": score_fake.mean(),
         "drift": score_real.pow(2).mean(),
-        "class_real": F.cross_entropy(logits_real, labels),
-        "class_fake": F.cross_entropy(logits_fake, labels),
+        "class_real": F.cross_entropy(logits_real, labels, label_smoothing=smoothing),
+        "class_fake": F.cross_entropy(logits_fake, labels, label_smoothing=smoothing),
     }
     terms["wasserstein"] = terms["score_fake"] - terms["score_real"]
     loss = terms["wasserstein"] + weights.drift * terms["drift"] + weights.class_real * terms["class_real"]
     if conditioning == ACGAN:
         loss = loss + weights.class_fake * terms["class_fake"]
     elif conditioning == TAC:
-        terms["twin_fake"] = F.cross_entropy(twin_logits[0], labels)
+        terms["twin_fake"] = F.cross_entropy(twin_logits[0], labels, label_smoothing=smoothing)
         loss = loss + weights.class_fake * terms["twin_fake"]
     if critic_step % gradient_penalty_interval == 0:
         terms["gradient_penalty"] = gradient_penalty(discriminator, real, fake, stage, fade_alpha, rng, labels)

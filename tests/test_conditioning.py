@@ -15,7 +15,7 @@ from pacgan_lite.checkpoint import CheckpointError, sampling_point, save_checkpo
 from pacgan_lite.config import KitConfig, ModelOptions, load_profile
 from pacgan_lite.errors import ConfigError
 from pacgan_lite.inference import load_model
-from pacgan_lite.losses import CONDITIONINGS, critic_loss, generator_loss
+from pacgan_lite.losses import CONDITIONINGS, LossWeights, critic_loss, generator_loss
 from pacgan_lite.networks import Discriminator, Generator
 from pacgan_lite.reference_checkpoint import export_reference, import_reference
 
@@ -151,6 +151,31 @@ def test_critic_loss_is_weighted_as_documented(conditioning):
     expected = (terms["wasserstein"] + 10 * terms["gradient_penalty"] + 0.001 * terms["drift"]
                 + 4 * terms["class_real"] + (fake_term[1] * terms[fake_term[0]] if fake_term else 0))
     torch.testing.assert_close(loss.detach(), expected)
+
+
+def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
+    """Two classes: the label's target 1 - eps / 2, the other's eps / 2."""
+    targets = torch.where(F.one_hot(labels, 2).bool(), 1 - eps / 2, eps / 2)
+    return -(targets * logits.log_softmax(1)).sum(1).mean()
+
+
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+def test_label_smoothing_softens_every_class_target_of_the_critic_and_none_of_the_generator(conditioning):
+    D, real, (_, fake) = critic(conditioning), images(2), generated()
+    weights = LossWeights(class_label_smoothing=0.2)
+    _, terms = critic_loss(D, real, fake, LABELS, STAGE, FADE_ALPHA, weights, conditioning=conditioning)
+    _, logits_real = D(real, STAGE, FADE_ALPHA, labels=LABELS)
+    _, logits_fake, *twin = D(fake, STAGE, FADE_ALPHA, labels=LABELS, twin=conditioning == "tac")
+    torch.testing.assert_close(terms["class_real"], smoothed_cross_entropy(logits_real, LABELS, 0.2).detach())
+    torch.testing.assert_close(terms["class_fake"], smoothed_cross_entropy(logits_fake, LABELS, 0.2).detach())
+    if twin:
+        torch.testing.assert_close(terms["twin_fake"], smoothed_cross_entropy(twin[0], LABELS, 0.2).detach())
+    _, generator_terms = generator_loss(D, fake, LABELS, STAGE, FADE_ALPHA, weights, conditioning=conditioning)
+    plain = LossWeights()
+    _, unsmoothed = generator_loss(D, fake, LABELS, STAGE, FADE_ALPHA, plain, conditioning=conditioning)
+    assert generator_terms.keys() == unsmoothed.keys()
+    for name, value in generator_terms.items():
+        torch.testing.assert_close(value, unsmoothed[name], rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------------- generator loss

@@ -55,7 +55,7 @@ def nonzero_gradient(parameter: nn.Parameter) -> bool:
 def test_paper_weights_map_to_reference_keys():
     # The published LAMBDA_GP, drift, LAMBDA_CLS_1, LAMBDA_CLS_2 = LAMBDA_CLS_1 / 2 and LAMBDA_CLS_1; no
     # mode-seeking term (its options as MSGAN's, unused).
-    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0, 1, False)
+    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0, 1, False, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +68,9 @@ def test_paper_weights_map_to_reference_keys():
         ({"mode_seeking": -1.0}, "train.loss.mode_seeking: must be a finite number >= 0"),
         ({"mode_seeking_scale": 0}, "train.loss.mode_seeking_scale: must be an integer >= 1"),
         ({"mode_seeking_scale": 2.0}, "train.loss.mode_seeking_scale: expected int"),
+        ({"class_label_smoothing": 1.0}, r"train.loss.class_label_smoothing: must be in \[0, 1\), got 1.0"),
+        ({"class_label_smoothing": -0.1}, r"train.loss.class_label_smoothing: must be in \[0, 1\)"),
+        ({"class_label_smoothing": float("nan")}, r"train.loss.class_label_smoothing: must be in \[0, 1\)"),
     ],
 )
 def test_the_configuration_check_rejects_bad_weights(bad, message):
