@@ -672,7 +672,7 @@ def _train_findings(train: TrainOptions) -> Iterator[_Finding]:
         yield _Finding("train.loss.class_label_smoothing", f"must be in [0, 1), got {smoothing!r}",
                        "give 0 (one-hot class targets, the paper) or a small fraction such as 0.1")
     for weight in dataclasses.fields(LossWeights):
-        if not isinstance(weight.default, float) or weight.name == "class_label_smoothing":  # not weights
+        if weight.name in LossWeights.SHAPING_OPTIONS:
             continue
         value = getattr(train.loss, weight.name)
         if not (math.isfinite(value) and value >= 0):

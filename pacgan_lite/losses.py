@@ -71,6 +71,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +118,10 @@ class LossWeights:
     mode_seeking_scale: int = 1
     mode_seeking_up_to_real: bool = False
     class_label_smoothing: float = 0.0
+
+    # The fields that shape a term instead of weighing it; every other field is a weight (finite, >= 0).
+    SHAPING_OPTIONS: ClassVar[tuple[str, ...]] = ("mode_seeking_scale", "mode_seeking_up_to_real",
+                                                  "class_label_smoothing")
 
 
 def gradient_penalty(
