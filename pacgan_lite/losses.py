@@ -17,7 +17,8 @@ Generator::
     loss = -mean D(fake)                                     # "score_fake"
          + class_generator * CE(class logits of fake, labels)  # "class_fake" (acgan, acgan_real)
          + mode_seeking / (diversity ratio + 1e-5)           # "mode_seeking" (the ratio; paper: off)
-           (the ratio capped at the real batch's with mode_seeking_up_to_real: "mode_seeking_real")
+           (the ratio capped at the real batch's with mode_seeking_up_to_real: "mode_seeking_real"; with
+           mode_seeking_per_class the mean over the classes of 1 / (the class's capped ratio + 1e-5))
 
 The conditioning (``model.conditioning``) decides the class terms; in every mode the critic's class head is
 trained on real images, so the critic classifies (its AUC):
@@ -105,6 +106,10 @@ class LossWeights:
         mode_seeking_up_to_real: not a weight: reward the diversity only up to the real batch's
             (:func:`real_diversity_ratio`): above it the term is constant, so the generator is not pushed to
             vary more than the data. False (MSGAN): the reward never stops.
+        mode_seeking_per_class: not a weight: the ratio (and its cap at the real one) per class, and the term
+            the mean of the classes' reciprocals (:func:`class_diversity_ratios`), so that a class less varied
+            than its real images is pushed even where the other is more varied than its own. False: one
+            ratio over the pairs of every class.
         class_label_smoothing: not a weight: ``eps`` in [0, 1) of the critic's class targets (see the module
             docstring); 0 (the paper): one-hot targets.
     """
@@ -117,11 +122,12 @@ class LossWeights:
     mode_seeking: float = 0.0
     mode_seeking_scale: int = 1
     mode_seeking_up_to_real: bool = False
+    mode_seeking_per_class: bool = False
     class_label_smoothing: float = 0.0
 
     # The fields that shape a term instead of weighing it; every other field is a weight (finite, >= 0).
     SHAPING_OPTIONS: ClassVar[tuple[str, ...]] = ("mode_seeking_scale", "mode_seeking_up_to_real",
-                                                  "class_label_smoothing")
+                                                  "mode_seeking_per_class", "class_label_smoothing")
 
 
 def gradient_penalty(
@@ -292,11 +298,21 @@ def generator_loss(
             raise ValueError("mode_seeking_up_to_real needs the real images of the batch")
         pairs = _same_class_pairs(labels)  # once: on a GPU, finding the pairs waits for the device
         if pairs is not None:  # a batch with no two images of one class has no pair to compare
-            ratio = terms["mode_seeking"] = _diversity_ratio(fake, z, pairs, weights.mode_seeking_scale)
+            scale = weights.mode_seeking_scale
+            ratio = terms["mode_seeking"] = _diversity_ratio(fake, z, pairs, scale)
             if weights.mode_seeking_up_to_real:
-                terms["mode_seeking_real"] = _real_diversity_ratio(real.detach(), pairs, weights.mode_seeking_scale)
-                ratio = torch.minimum(ratio, terms["mode_seeking_real"])
-            loss = loss + weights.mode_seeking / (ratio + MODE_SEEKING_EPSILON)
+                terms["mode_seeking_real"] = _real_diversity_ratio(real.detach(), pairs, scale)
+            if weights.mode_seeking_per_class:
+                ratios = _class_diversity_ratios(fake, z, labels, pairs, scale)
+                if weights.mode_seeking_up_to_real:
+                    caps = _class_diversity_ratios(real.detach(), None, labels, pairs, scale)
+                    ratios = {k: torch.minimum(ratio_k, caps[k]) for k, ratio_k in ratios.items()}
+                inverses = [1 / (ratio_k + MODE_SEEKING_EPSILON) for ratio_k in ratios.values()]
+                loss = loss + weights.mode_seeking * torch.stack(inverses).mean()
+            else:
+                if weights.mode_seeking_up_to_real:
+                    ratio = torch.minimum(ratio, terms["mode_seeking_real"])
+                loss = loss + weights.mode_seeking / (ratio + MODE_SEEKING_EPSILON)
     return loss, _detached(loss, terms)
 
 
@@ -339,11 +355,39 @@ def real_diversity_ratio(real: torch.Tensor, labels: torch.Tensor, scale: int = 
     return None if pairs is None else _real_diversity_ratio(real, pairs, scale)
 
 
+def class_diversity_ratios(images: torch.Tensor, z: torch.Tensor | None, labels: torch.Tensor, scale: int = 1
+                           ) -> dict[int, torch.Tensor]:
+    """The diversity ratio of :func:`mode_seeking_ratio` per class: ``{class: ratio}`` over the pairs of that
+    class, for every class with two images in the batch.
+
+    Args:
+        images: ``[B, C, s, s]``; labels: ``[B]``; scale: the pooling factor.
+        z: ``[B, z_dim]`` their latent vectors; None for real images, whose pair distances are divided by
+            the expected distance of two z (as :func:`real_diversity_ratio`).
+
+    Returns:
+        Scalar float32 tensors by class index (empty when no class has two images).
+    """
+    pairs = _same_class_pairs(labels)
+    return {} if pairs is None else _class_diversity_ratios(images, z, labels, pairs, scale)
+
+
+def _class_diversity_ratios(images: torch.Tensor, z: torch.Tensor | None, labels: torch.Tensor,
+                            pairs: tuple[torch.Tensor, torch.Tensor], scale: int) -> dict[int, torch.Tensor]:
+    z_distances = EXPECTED_Z_DISTANCE if z is None else _z_distances(z, pairs)
+    ratios, pair_classes = _pair_distances(images, pairs, scale) / z_distances, labels[pairs[0]]
+    return {int(k): ratios[pair_classes == k].mean() for k in pair_classes.unique()}
+
+
 def _diversity_ratio(images: torch.Tensor, z: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor],
                      scale: int) -> torch.Tensor:
+    return (_pair_distances(images, pairs, scale) / _z_distances(z, pairs)).mean()
+
+
+def _z_distances(z: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """``[P]`` mean absolute differences of the pairs' latent vectors."""
     first, second = pairs
-    z_distance = (z[first].float() - z[second].float()).abs().mean(1)
-    return (_pair_distances(images, pairs, scale) / z_distance).mean()
+    return (z[first].float() - z[second].float()).abs().mean(1)
 
 
 def _real_diversity_ratio(real: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor], scale: int) -> torch.Tensor:

@@ -15,6 +15,7 @@ from pacgan_lite.errors import ConfigError
 from pacgan_lite.losses import (
     MODE_SEEKING_EPSILON,
     LossWeights,
+    class_diversity_ratios,
     critic_loss,
     generator_loss,
     gradient_penalty,
@@ -55,7 +56,7 @@ def nonzero_gradient(parameter: nn.Parameter) -> bool:
 def test_paper_weights_map_to_reference_keys():
     # The published LAMBDA_GP, drift, LAMBDA_CLS_1, LAMBDA_CLS_2 = LAMBDA_CLS_1 / 2 and LAMBDA_CLS_1; no
     # mode-seeking term (its options as MSGAN's, unused).
-    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0, 1, False, 0.0)
+    assert dataclasses.astuple(LossWeights()) == (10.0, 0.001, 4.0, 2.0, 4.0, 0.0, 1, False, False, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +69,7 @@ def test_paper_weights_map_to_reference_keys():
         ({"mode_seeking": -1.0}, "train.loss.mode_seeking: must be a finite number >= 0"),
         ({"mode_seeking_scale": 0}, "train.loss.mode_seeking_scale: must be an integer >= 1"),
         ({"mode_seeking_scale": 2.0}, "train.loss.mode_seeking_scale: expected int"),
+        ({"mode_seeking_per_class": 1}, "train.loss.mode_seeking_per_class: expected bool"),
         ({"class_label_smoothing": 1.0}, r"train.loss.class_label_smoothing: must be in \[0, 1\), got 1.0"),
         ({"class_label_smoothing": -0.1}, r"train.loss.class_label_smoothing: must be in \[0, 1\)"),
         ({"class_label_smoothing": float("nan")}, r"train.loss.class_label_smoothing: must be in \[0, 1\)"),
@@ -199,6 +201,58 @@ def batch_of(*rows: list[float]) -> torch.Tensor:
 def test_the_diversity_ratio_averages_same_class_pairs(images, z, labels, expected):
     ratio = mode_seeking_ratio(images, torch.tensor(z, dtype=torch.float32), torch.tensor(labels))
     assert ratio.item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("images", "z", "labels", "expected"),
+    [
+        # the cases above, per class: 1 / 2 for class 0, 0.5 / 1 for class 1
+        (batch_of([0, 0], [1, 1], [0, 0], [0.5, 0.5]), [[0, 0], [2, 2], [0, 0], [1, -1]], [0, 0, 1, 1],
+         {0: 0.5, 1: 0.5}),
+        # the pair (0, 2) of class 0 has no image difference; the pair (1, 3) of class 1: 1.5 / 2
+        (batch_of([0, 0], [1, 1], [0, 0], [0, 3]), [[0, 0], [2, 2], [1, 1], [0, 0]], [0, 1, 0, 1],
+         {0: 0.0, 1: 0.75}),
+        # a class with one image has no pair and no ratio
+        (batch_of([0], [1], [3], [7]), [[0], [1], [0.5], [9]], [1, 1, 1, 0], {1: (1 / 1 + 3 / 0.5 + 2 / 0.5) / 3}),
+        # real images (no z): the pair distance over E|z_i - z_j| = 2 / sqrt(pi)
+        (batch_of([0, 0], [1, 1], [0, 0], [0.5, 0.5]), None, [0, 0, 1, 1],
+         {0: 1 / (2 / math.pi**0.5), 1: 0.5 / (2 / math.pi**0.5)}),
+    ],
+    ids=["a-pair-per-class", "classes-interleaved", "a-class-without-a-pair", "real-images"],
+)
+def test_the_class_diversity_ratios_average_each_class_pairs(images, z, labels, expected):
+    z = None if z is None else torch.tensor(z, dtype=torch.float32)
+    ratios = class_diversity_ratios(images, z, torch.tensor(labels))
+    assert {k: v.item() for k, v in ratios.items()} == pytest.approx(expected)
+    assert class_diversity_ratios(batch_of([0], [1]), torch.zeros(2, 3), torch.tensor([0, 1])) == {}
+
+
+def test_the_per_class_mode_seeking_term_pushes_the_class_less_varied_than_its_real_images(setup):
+    """Class 0 is generated less varied than its real images, class 1 more: over both classes the batch is
+    more varied than the real one, so the pooled cap stops the reward; per class, class 0 is still pushed."""
+    _, D, _, _, _ = setup
+    labels = torch.tensor([0, 0, 1, 1])
+    z = torch.randn(4, Z_DIM, generator=torch.Generator().manual_seed(3))
+    fake = torch.tensor([0.0, 0.1, -1.0, 1.0]).reshape(4, 1, 1, 1).expand(4, 1, SIDE, SIDE).clone().requires_grad_()
+    real = torch.tensor([-0.5, 0.5, 0.0, 0.0]).reshape(4, 1, 1, 1).expand(4, 1, SIDE, SIDE)
+    pooled = dataclasses.replace(LossWeights(), mode_seeking=1.0, mode_seeking_up_to_real=True)
+    per_class = dataclasses.replace(pooled, mode_seeking_per_class=True)
+    fake_ratios, real_ratios = class_diversity_ratios(fake, z, labels), class_diversity_ratios(real, None, labels)
+    assert fake_ratios[0] < real_ratios[0] and fake_ratios[1] > real_ratios[1]
+    assert mode_seeking_ratio(fake, z, labels) > real_diversity_ratio(real, labels)  # the pooled cap binds
+
+    for weights, pushed in ((pooled, ()), (per_class, (0, 1))):
+        plain, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA)
+        loss, terms = generator_loss(D, fake, labels, STAGE, FADE_ALPHA, weights, z=z, real=real)
+        assert terms["mode_seeking"] == mode_seeking_ratio(fake, z, labels)  # the logged ratio stays pooled
+        (term_gradient,) = torch.autograd.grad(loss - plain, fake)
+        moved = [i for i in range(4) if term_gradient[i].abs().max() > 1e-3]
+        assert tuple(moved) == pushed, weights
+    # per class: the mean over the classes of 1 / (the class's ratio, capped at its real one, + epsilon)
+    capped = [fake_ratios[0].detach(), real_ratios[1]]
+    expected = plain.detach() + sum(1 / (ratio + MODE_SEEKING_EPSILON) for ratio in capped) / 2
+    loss, _ = generator_loss(D, fake, labels, STAGE, FADE_ALPHA, per_class, z=z, real=real)
+    torch.testing.assert_close(loss.detach(), expected)
 
 
 def speckle_and_shift(side: int) -> torch.Tensor:
