@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from pacgan_lite.config import KitConfig
 from pacgan_lite.errors import ConfigError
 from pacgan_lite.notebooks import declared_parameters
 from pacgan_lite.sweep import PROFILE_GRIDS, read_grid
@@ -31,6 +34,23 @@ def test_committed_grids_read_and_start_from_the_full_pacgan(name):
     assert grid.reference == "full" and grid.variants[0].overrides == {}
     assert len(grid.seeds) >= (1 if name == "smoke" else 2)
     assert grid.evaluation["held_out"] == "test"
+
+
+# The ablation grids whose "full" is PACGAN at the teaching widths: whatever the teaching profile adds, their
+# full run keeps the paper's conditioning, class targets, generator loss and batches.
+PACGAN_OPTIONS = ("model.conditioning", "train.loss.mode_seeking", "train.loss.class_label_smoothing",
+                  "train.batch_sizes")
+
+
+@pytest.mark.parametrize("name", ["teaching", "demo"])
+@pytest.mark.parametrize("option", PACGAN_OPTIONS)
+def test_the_paper_ablation_grids_run_pacgan_as_their_full_variant(name, option):
+    grid = read_grid(name)
+    full = grid.config(grid.variants[0], grid.seeds[0])
+    value, paper = (functools.reduce(getattr, option.split("."), config) for config in (full, KitConfig()))
+    if option == "train.batch_sizes":
+        paper = paper[:full.train.stages]
+    assert value == paper, f"{name} grid's full run has {option} = {value!r}, PACGAN's is {paper!r}"
 
 
 def test_each_profile_names_a_grid_for_notebook_04():
