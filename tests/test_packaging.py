@@ -53,3 +53,13 @@ def test_torch_range(version, admitted):
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_data_file_of_the_package_is_in_its_package_data():
+    # profiles, grids, presets and the sweep's run notebook are read at run time: a wheel without them fails
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["pacgan_lite"]
+    package = ROOT / "pacgan_lite"
+    data = [p for suffix in ("*.yaml", "*.ipynb") for p in package.rglob(suffix)]
+    assert data
+    missing = [str(p.relative_to(package)) for p in data if not any(p.relative_to(package).match(pat) for pat in patterns)]
+    assert not missing, f"add these to [tool.setuptools.package-data] in pyproject.toml: {missing}"

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from pacgan_lite.config import KitConfig
+from pacgan_lite.config import KitConfig, load_profile
 from pacgan_lite.errors import ConfigError
 from pacgan_lite.notebooks import declared_parameters
 from pacgan_lite.sweep import PROFILE_GRIDS, read_grid
+from pacgan_lite.sweep import grid as grid_module
 from pacgan_lite.sweep.compare import better, differences, key_metrics, reading
 from pacgan_lite.sweep.execute import RUN_NOTEBOOK
-from pacgan_lite.sweep.grid import GRID_DIR
+from pacgan_lite.sweep.grid import GRID_DIR, PRESET_DIR
 from pacgan_lite.sweep.runs import in_seed_order, plan_runs
 
 GOOD = {"profile": "smoke", "seeds": [0, 1],
@@ -48,9 +49,18 @@ def test_the_paper_ablation_grids_run_pacgan_as_their_full_variant(name, option)
     grid = read_grid(name)
     full = grid.config(grid.variants[0], grid.seeds[0])
     value, paper = (functools.reduce(getattr, option.split("."), config) for config in (full, KitConfig()))
-    if option == "train.batch_sizes":
-        paper = paper[:full.train.stages]
+    if option == "train.batch_sizes":  # the stages a grid trains; entries past them are unused
+        value, paper = value[:full.train.stages], paper[:full.train.stages]
     assert value == paper, f"{name} grid's full run has {option} = {value!r}, PACGAN's is {paper!r}"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PRESET_DIR.glob("pacgan*.yaml")))
+def test_a_pacgan_preset_holds_the_paper_profiles_values(name):
+    preset = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())
+    paper = load_profile("paper")
+    for option, value in preset.items():
+        expected = functools.reduce(getattr, option.split("."), paper)
+        assert (list(expected) if isinstance(expected, tuple) else expected) == value, option
 
 
 def test_each_profile_names_a_grid_for_notebook_04():
@@ -62,6 +72,35 @@ def test_a_good_grid_gives_each_run_its_options_and_seed(tmp_path):
     config = grid.config(grid.variants[1], 1, {"train.samples_per_class": 2})
     assert (config.train.ema, config.train.seed, config.train.stages) == (False, 1, 3)
     assert (config.train.samples_per_class, config.evaluation.held_out) == (2, "test")
+
+
+@pytest.mark.parametrize(("presets", "overrides", "variant", "expected"), [
+    # (preset files, the grid's overrides, the variant's options) -> (train.ema, train.stages) of the run
+    ({"a": {"train.ema": False}}, {}, {}, (False, 3)),
+    ({"a": {"train.ema": False, "train.stages": 2}}, {"train.stages": 3}, {}, (False, 3)),  # the grid wins
+    ({"a": {"train.ema": False}, "b": {"train.ema": True}}, {}, {}, (True, 3)),  # a later preset wins
+    ({"a": {"train.ema": True}}, {}, {"train.ema": False}, (False, 3)),  # the variant wins
+])
+def test_presets_come_first_and_later_sources_win(tmp_path, monkeypatch, presets, overrides, variant, expected):
+    monkeypatch.setattr(grid_module, "PRESET_DIR", tmp_path)
+    for name, options in presets.items():
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(options))
+    grid = read_grid(_write(tmp_path, {**GOOD, "presets": list(presets), "overrides": {"train.stages": 3, **overrides},
+                                       "variants": [{"name": "full", "set": variant}]}))
+    config = grid.config(grid.variants[0], 0)
+    assert (config.train.ema, config.train.stages) == expected
+
+
+@pytest.mark.parametrize(("preset_text", "message"), [
+    ("train.emma: true", r"grid\.yaml: presets\[0\] \(bad\): train\.emma: unknown option"),
+    ("[1, 2]", r"bad\.yaml: \(whole file\): expected a mapping of options"),
+    ("train.ema: [", r"bad\.yaml: \(whole file\): not valid YAML"),
+])
+def test_a_bad_preset_names_its_file_or_the_grid_field(tmp_path, monkeypatch, preset_text, message):
+    monkeypatch.setattr(grid_module, "PRESET_DIR", tmp_path)
+    (tmp_path / "bad.yaml").write_text(preset_text)
+    with pytest.raises(ConfigError, match=message):
+        read_grid(_write(tmp_path, {**GOOD, "presets": ["bad"]}))
 
 
 def test_runs_go_seed_by_seed_and_the_table_variant_by_variant(tmp_path):
@@ -89,6 +128,8 @@ def test_runs_go_seed_by_seed_and_the_table_variant_by_variant(tmp_path):
     ({"profile": "smok"}, r"profile: no such profile or file: smok"),
     ({"data": "no/such/folder"}, r"data: 'no/such/folder' is not a prepared folder"),
     ({"sedes": [0]}, r"sedes: unknown field\. Fix: a grid has the fields"),
+    ({"presets": "pacgan-training"}, r"presets: expected a list of preset names"),
+    ({"presets": ["pacgan"]}, r"presets\[0\]: no such preset: 'pacgan'\. Fix: give one of pacgan-training"),
 ])
 def test_a_bad_grid_names_the_file_the_field_and_the_fix(tmp_path, change, message):
     path = _write(tmp_path, {**GOOD, **change})

@@ -5,6 +5,7 @@ A grid file is YAML (read with ``yaml.safe_load``; nothing in it is evaluated)::
     profile: teaching                   # required: the base profile, a name or a YAML path
     data: data/prepared/my-set          # optional: a prepared folder (train/ and test/); default: the
                                         #   profile's data, prepared once by the sweep
+    presets: [pacgan]                   # optional: shared option sets, applied in order before `overrides`
     overrides:                          # optional: options of every run (dotted names, as --set)
       train.stages: 5
     evaluation:                         # optional: options of the evaluation section of every run
@@ -14,7 +15,9 @@ A grid file is YAML (read with ``yaml.safe_load``; nothing in it is evaluated)::
       - {name: full}
       - {name: no-ema, set: {train.ema: false}}
 
-The named grids ship in ``pacgan_lite/grids/<name>.yaml``. Relative paths (``profile``, ``data``) are
+The named grids ship in ``pacgan_lite/grids/<name>.yaml``, the presets in ``pacgan_lite/grids/presets/<name>.yaml``
+(a mapping of dotted options, like ``overrides``): a preset holds what several grids share, such as PACGAN's
+own settings on top of a profile that changes them. Relative paths (``profile``, ``data``) are
 relative to the repository root, as in profiles. Every run's whole configuration is built and checked when
 the grid is read, so a misspelt option stops the sweep before anything runs; each error names the grid
 file, the field (``variants[2].set.train.emma``) and the fix.
@@ -35,7 +38,8 @@ from ..paths import resolve
 GRID_DIR = Path(__file__).resolve().parent.parent / "grids"
 # The grid notebook 04 runs for a profile when it is given no grid: `make demo` runs a few-minute grid.
 PROFILE_GRIDS = {"smoke": "smoke", "teaching": "demo", "paper": "paper"}
-FIELDS = ("profile", "data", "overrides", "evaluation", "seeds", "variants")
+PRESET_DIR = GRID_DIR / "presets"
+FIELDS = ("profile", "data", "presets", "overrides", "evaluation", "seeds", "variants")
 REQUIRED = ("profile", "seeds", "variants")
 VARIANT_FIELDS = ("name", "set")
 SEED_OPTION = "train.seed"
@@ -51,6 +55,14 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A named set of option overrides that grids share (dotted option -> value)."""
+
+    name: str
+    overrides: dict
+
+
+@dataclass(frozen=True)
 class Grid:
     """A grid file, read and checked; see the module docstring.
 
@@ -58,7 +70,8 @@ class Grid:
         path: the grid file.
         profile: the base profile (a name, or an absolute path).
         data: an absolute prepared folder, or None (the profile's data, prepared by the sweep).
-        overrides: options of every run, dotted names.
+        presets: option sets of every run, applied in order before ``overrides``.
+        overrides: options of every run, dotted names (the grid's own, on top of the presets).
         evaluation: options of the evaluation section, dotted names within it (``{"held_out": "test"}``).
         seeds: the ``train.seed`` of the runs.
         variants: the variants; ``variants[0]`` is the reference.
@@ -67,6 +80,7 @@ class Grid:
     path: Path
     profile: str
     data: Path | None
+    presets: tuple[Preset, ...]
     overrides: dict
     evaluation: dict
     seeds: tuple[int, ...]
@@ -81,9 +95,11 @@ class Grid:
         return self.variants[0].name
 
     def run_overrides(self, variant: Variant, seed: int, extra: dict | None = None) -> dict:
-        """The overrides of one run on top of the profile: the grid's, ``extra``, the variant's, the seed."""
+        """The overrides of one run on top of the profile: the presets', the grid's, ``extra``, the variant's,
+        the seed (a later source wins)."""
+        presets = {key: value for preset in self.presets for key, value in preset.overrides.items()}
         evaluation = {f"evaluation.{key}": value for key, value in self.evaluation.items()}
-        return {**self.overrides, **evaluation, **(extra or {}), **variant.overrides, SEED_OPTION: seed}
+        return {**presets, **self.overrides, **evaluation, **(extra or {}), **variant.overrides, SEED_OPTION: seed}
 
     def config(self, variant: Variant, seed: int, extra: dict | None = None) -> KitConfig:
         """The whole configuration of one run; errors name the grid field that caused them."""
@@ -96,8 +112,9 @@ class Grid:
         """The grid field that set ``option`` (the last source wins, as in :meth:`run_overrides`)."""
         index = self.variants.index(variant)
         evaluation = [f"evaluation.{key}" for key in self.evaluation]  # the grid field is the option's name
+        presets = [(f"presets[{i}] ({preset.name}): ", preset.overrides) for i, preset in enumerate(self.presets)]
         for prefix, keys in ((f"variants[{index}].set.", variant.overrides), ("override ", extra or {}),
-                             ("", evaluation), ("overrides.", self.overrides)):
+                             ("", evaluation), ("overrides.", self.overrides), *reversed(presets)):
             if any(option == key or option.startswith(f"{key}.") for key in keys):
                 return f"{prefix}{option}"
         return f"variants[{index}] ({variant.name}): {option}"
@@ -131,7 +148,7 @@ def read_grid(name_or_path: str | Path, extra_overrides: dict | None = None) -> 
         if field not in raw:
             raise ConfigError(path, field, "missing", f"add `{field}:` (see pacgan_lite/grids/smoke.yaml)")
     grid = Grid(path, _profile(path, raw["profile"]), _data(path, raw.get("data")),
-                _mapping(path, "overrides", raw.get("overrides")), _mapping(path, "evaluation", raw.get("evaluation")),
+                _presets(path, raw.get("presets")), _mapping(path, "overrides", raw.get("overrides")), _mapping(path, "evaluation", raw.get("evaluation")),
                 _seeds(path, raw["seeds"]), _variants(path, raw["variants"]))
     for variant in grid.variants:
         grid.config(variant, grid.seeds[0], extra_overrides)
@@ -149,6 +166,26 @@ def _profile(path: Path, value) -> str:
         raise ConfigError(path, "profile", f"no such profile or file: {value}",
                           f"give one of {', '.join(PROFILES)} or a profile YAML path (relative to the repository root)")
     return str(profile)
+
+
+def _presets(path: Path, value) -> tuple[Preset, ...]:
+    if value is None:
+        return ()
+    names = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+    if not isinstance(value, list):
+        raise ConfigError(path, "presets", f"expected a list of preset names, got {value!r}", f"write e.g. [{names}]")
+    presets = []
+    for index, name in enumerate(value):
+        file = PRESET_DIR / f"{name}.yaml"
+        if not (isinstance(name, str) and _NAME.match(name) and file.is_file()):
+            raise ConfigError(path, f"presets[{index}]", f"no such preset: {name!r}",
+                              f"give one of {names} (pacgan_lite/grids/presets)")
+        try:
+            options = yaml.safe_load(file.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(file, "(whole file)", f"not valid YAML ({err})", "fix the YAML syntax") from err
+        presets.append(Preset(name, _mapping(file, "(whole file)", options)))
+    return tuple(presets)
 
 
 def _data(path: Path, value) -> Path | None:
