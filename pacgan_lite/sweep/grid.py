@@ -5,7 +5,7 @@ A grid file is YAML (read with ``yaml.safe_load``; nothing in it is evaluated)::
     profile: teaching                   # required: the base profile, a name or a YAML path
     data: data/prepared/my-set          # optional: a prepared folder (train/ and test/); default: the
                                         #   profile's data, prepared once by the sweep
-    presets: [pacgan]                   # optional: shared option sets, applied in order before `overrides`
+    presets: [pacgan-training]          # optional: shared option sets, applied in order before `overrides`
     overrides:                          # optional: options of every run (dotted names, as --set)
       train.stages: 5
     evaluation:                         # optional: options of the evaluation section of every run
@@ -15,10 +15,10 @@ A grid file is YAML (read with ``yaml.safe_load``; nothing in it is evaluated)::
       - {name: full}
       - {name: no-ema, set: {train.ema: false}}
 
-The named grids ship in ``pacgan_lite/grids/<name>.yaml``, the presets in ``pacgan_lite/grids/presets/<name>.yaml``
-(a mapping of dotted options, like ``overrides``): a preset holds what several grids share, such as PACGAN's
-own settings on top of a profile that changes them. Relative paths (``profile``, ``data``) are
-relative to the repository root, as in profiles. Every run's whole configuration is built and checked when
+The named grids ship in ``pacgan_lite/grids/<name>.yaml``, the presets in
+``pacgan_lite/grids/presets/<name>.yaml`` (a mapping of dotted options, like ``overrides``): a preset holds
+what several grids share, such as PACGAN's own settings on top of a profile that changes them. Relative
+paths (``profile``, ``data``) are relative to the repository root, as in profiles. Every run's whole configuration is built and checked when
 the grid is read, so a misspelt option stops the sweep before anything runs; each error names the grid
 file, the field (``variants[2].set.train.emma``) and the fix.
 """
@@ -148,7 +148,8 @@ def read_grid(name_or_path: str | Path, extra_overrides: dict | None = None) -> 
         if field not in raw:
             raise ConfigError(path, field, "missing", f"add `{field}:` (see pacgan_lite/grids/smoke.yaml)")
     grid = Grid(path, _profile(path, raw["profile"]), _data(path, raw.get("data")),
-                _presets(path, raw.get("presets")), _mapping(path, "overrides", raw.get("overrides")), _mapping(path, "evaluation", raw.get("evaluation")),
+                _presets(path, raw.get("presets")), _mapping(path, "overrides", raw.get("overrides")),
+                _mapping(path, "evaluation", raw.get("evaluation")),
                 _seeds(path, raw["seeds"]), _variants(path, raw["variants"]))
     for variant in grid.variants:
         grid.config(variant, grid.seeds[0], extra_overrides)
