@@ -18,9 +18,9 @@ A grid file is YAML (read with ``yaml.safe_load``; nothing in it is evaluated)::
 The named grids ship in ``pacgan_lite/grids/<name>.yaml``, the presets in
 ``pacgan_lite/grids/presets/<name>.yaml`` (a mapping of dotted options, like ``overrides``): a preset holds
 what several grids share, such as PACGAN's own settings on top of a profile that changes them. Relative
-paths (``profile``, ``data``) are relative to the repository root, as in profiles. Every run's whole configuration is built and checked when
-the grid is read, so a misspelt option stops the sweep before anything runs; each error names the grid
-file, the field (``variants[2].set.train.emma``) and the fix.
+paths (``profile``, ``data``) are relative to the repository root, as in profiles. Every run's whole
+configuration is built and checked when the grid is read, so a misspelt option stops the sweep before
+anything runs; each error names the grid file, the field (``variants[2].set.train.emma``) and the fix.
 """
 
 from __future__ import annotations
