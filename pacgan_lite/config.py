@@ -351,12 +351,17 @@ def profile_path(name_or_path: str | Path) -> Path:
     return path
 
 
-def read_profile(path: str | Path) -> dict:
-    """The nested mapping a profile file holds (``{}`` for a file of comments only)."""
+def read_yaml(path: str | Path):
+    """What a YAML file of the kit holds (read with ``yaml.safe_load``; None for a file of comments only)."""
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        return yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as err:
         raise ConfigError(path, "(whole file)", f"not valid YAML ({err})", "fix the YAML syntax") from err
+
+
+def read_profile(path: str | Path) -> dict:
+    """The nested mapping a profile file holds (``{}`` for a file of comments only)."""
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(path, "(whole file)", "must be a mapping of sections",
                           "see pacgan_lite/profiles/smoke.yaml")

@@ -29,9 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from ..config import PROFILES, KitConfig, load_profile
+from ..config import PROFILES, KitConfig, load_profile, read_yaml
 from ..errors import ConfigError
 from ..paths import resolve
 
@@ -135,10 +133,7 @@ def grid_path(name_or_path: str | Path) -> Path:
 def read_grid(name_or_path: str | Path, extra_overrides: dict | None = None) -> Grid:
     """Read and check a grid file: its fields, and every run's configuration (with ``extra_overrides``)."""
     path = grid_path(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(path, "(whole file)", f"not valid YAML ({err})", "fix the YAML syntax") from err
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(path, "(whole file)", "must be a mapping of fields", "see pacgan_lite/grids/smoke.yaml")
     unknown = sorted(set(raw) - set(FIELDS))
@@ -181,11 +176,7 @@ def _presets(path: Path, value) -> tuple[Preset, ...]:
         if not (isinstance(name, str) and _NAME.match(name) and file.is_file()):
             raise ConfigError(path, f"presets[{index}]", f"no such preset: {name!r}",
                               f"give one of {names} (pacgan_lite/grids/presets)")
-        try:
-            options = yaml.safe_load(file.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(file, "(whole file)", f"not valid YAML ({err})", "fix the YAML syntax") from err
-        presets.append(Preset(name, _mapping(file, "(whole file)", options)))
+        presets.append(Preset(name, _mapping(file, "(whole file)", read_yaml(file))))
     return tuple(presets)
 
 
