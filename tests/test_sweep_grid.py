@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pacgan_lite.config import KitConfig, load_profile
+from pacgan_lite.config import KitConfig, load_profile, read_yaml
 from pacgan_lite.errors import ConfigError
 from pacgan_lite.notebooks import declared_parameters
 from pacgan_lite.sweep import PROFILE_GRIDS, read_grid
@@ -56,7 +56,7 @@ def test_the_paper_ablation_grids_run_pacgan_as_their_full_variant(name, option)
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in PRESET_DIR.glob("pacgan*.yaml")))
 def test_a_pacgan_preset_holds_the_paper_profiles_values(name):
-    preset = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())
+    preset = read_yaml(PRESET_DIR / f"{name}.yaml")
     paper = load_profile("paper")
     for option, value in preset.items():
         expected = functools.reduce(getattr, option.split("."), paper)
