@@ -38,7 +38,7 @@ def test_committed_grids_read_and_start_from_the_full_pacgan(name):
 
 
 # The ablation grids whose "full" is PACGAN at the teaching widths: whatever the teaching profile adds, their
-# full run keeps the paper's conditioning, class targets, generator loss and batches.
+# full run keeps the paper's conditioning, class targets, generator loss, batches and selection start.
 PACGAN_OPTIONS = ("model.conditioning", "train.loss.class_generator", "train.loss.mode_seeking",
                   "train.loss.class_label_smoothing", "train.batch_sizes", "train.selection_start")
 
