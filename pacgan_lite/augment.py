@@ -1,4 +1,5 @@
-"""Differentiable augmentation (DiffAugment) of every image the critic sees, real and generated.
+"""Differentiable augmentation (DiffAugment) of every image the critic sees, real and generated; and the
+small affine and intensity jitter of the real images a classifier learns from.
 
 DiffAugment (Zhao et al., NeurIPS 2020) applies random transforms to the real and the generated images, in
 the critic step and in the generator step, and lets the generator's gradients flow through them: the
@@ -34,16 +35,25 @@ its random parameters from torch's global generator, which anything else may als
 draw comes from the :class:`torch.Generator` given, one the checkpoint saves, so a resumed run continues
 exactly and each DDP rank keeps its own stream; the transforms are a few lines of indexing and arithmetic
 that autograd differentiates, and the kit needs no new dependency.
+
+:func:`jitter` is the other augmentation: one small rotation, scale change and shift per image, by bilinear
+resampling, then a brightness and contrast change (the strengths of
+:class:`~pacgan_lite.config.ClassifierOptions`). The plain classifier of the utility study learns from
+jittered images, and with ``train.class_augment`` so does the critic's class head: it classifies real images
+jittered in a second forward pass, while the adversarial head and the gradient penalty see them as they
+are, so the generator is never asked to draw a jittered slice. No flip: the hemispheres would swap.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 
-from .config import AUGMENT_TRANSFORMS, TrainOptions
+from .config import AUGMENT_TRANSFORMS, ClassifierOptions, TrainOptions
 from .errors import ConfigError
 
 BACKGROUND = -1.0  # intensity of air in the kit's images
@@ -87,6 +97,39 @@ def scale_contrast(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """``images [B, C, s, s]`` with their deviations from each image's mean scaled by ``factors [B]``."""
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     return (images - mean) * factors.to(images)[:, None, None, None] + mean
+
+
+def _uniform(n: int, half_width: float, generator: torch.Generator) -> torch.Tensor:
+    """``[n]`` draws from U(-half_width, half_width), on the generator's device."""
+    return (torch.rand(n, generator=generator, device=generator.device) * 2 - 1) * half_width
+
+
+def random_affine(images: torch.Tensor, rotation_degrees: float, scale: float, translation: float,
+                  generator: torch.Generator) -> torch.Tensor:
+    """``images [N, C, s, s]`` each rotated (up to ``rotation_degrees``), scaled (by up to ``scale``, relative)
+    and shifted (up to ``translation`` of the side along each axis) by its own draw; background -1."""
+    n = len(images)
+    angle = _uniform(n, math.radians(rotation_degrees), generator)
+    factor = 1 + _uniform(n, scale, generator)
+    shift = _uniform(2 * n, 2 * translation, generator).view(n, 2)  # grid units: the side is 2
+    theta = torch.zeros(n, 2, 3, device=angle.device)
+    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(angle) / factor, -torch.sin(angle) / factor
+    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(angle) / factor, torch.cos(angle) / factor
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
+    # grid_sample pads with zeros: shift the background to 0 first, so the border is air.
+    return F.grid_sample(images - BACKGROUND, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False) + BACKGROUND
+
+
+def jitter(images: torch.Tensor, options: ClassifierOptions, generator: torch.Generator) -> torch.Tensor:
+    """``images [N, C, s, s]`` each moved by a small random affine, then shifted in brightness and scaled in
+    contrast, with the strengths ``options.augment_*``; the draws come from ``generator`` in that order."""
+    n = len(images)
+    moved = random_affine(images, options.augment_rotation_degrees, options.augment_scale,
+                          options.augment_translation, generator)
+    moved = shift_brightness(moved, _uniform(n, options.augment_brightness, generator))
+    return scale_contrast(moved, 1 + _uniform(n, options.augment_contrast, generator))
 
 
 def pixels(fraction: float, side: int) -> int:
@@ -159,3 +202,12 @@ def make_augment(options: TrainOptions, generator: torch.Generator) -> DiffAugme
     return DiffAugment(options.augment, generator, translation=options.augment_translation,
                        cutout=options.augment_cutout, brightness=options.augment_brightness,
                        contrast=options.augment_contrast)
+
+
+def make_class_augment(options: TrainOptions, generator: torch.Generator
+                       ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The jitter of the real images the critic's class head learns from (``options.class_augment``, with the
+    plain classifier's default strengths), drawing from ``generator``; None when it is off."""
+    if not options.class_augment:
+        return None
+    return partial(jitter, options=ClassifierOptions(), generator=generator)

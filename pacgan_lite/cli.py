@@ -21,7 +21,8 @@ from .errors import InputError
 # None, so that the option's own default (pacgan_lite.config) applies unless the flag is given.
 OPTION_FLAGS = {
     "cohort": ("cohort", {"n_subjects": "n_subjects", "size": "size", "seed": "seed", "effect": "effect"}),
-    "evaluate": ("evaluation", {"held_out": "held_out", "synthetic_per_class": "synthetic_per_class",
+    "evaluate": ("evaluation", {"held_out": "held_out", "population_subjects": "population_subjects",
+                                "synthetic_per_class": "synthetic_per_class",
                                 "metrics": "metrics", "inception_weights": "inception_weights",
                                 "seed": "metric.seed"}),
     "utility": ("utility", {"resolution": "resolution", "seeds": "seeds"}),
@@ -373,8 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    formatter_class=_showing_option_defaults("evaluate"))
     evaluate.add_argument("--run", type=_absolute, required=True, help="the run folder")
     evaluate.add_argument("--checkpoint", type=_absolute, help="default: the last stage's selected weights")
-    evaluate.add_argument("--held-out", choices=["auto", "val", "test"],
-                          help="real images to compare with (auto: val for validation runs, test for final runs)")
+    evaluate.add_argument("--held-out", choices=["auto", "val", "test", "population"],
+                          help="real images to compare with (auto: val for validation runs, test for final runs; "
+                               "population: a fresh cohort of the embedded cohort's population)")
+    evaluate.add_argument("--population-subjects", type=int,
+                          help="subjects of the fresh cohort of --held-out population "
+                               "(default: evaluation.population_subjects)")
     evaluate.add_argument("--synthetic-per-class", type=_at_least(2), help="generated images per class")
     evaluate.add_argument("--metrics", nargs="+", help="compute only these (default: all)")
     evaluate.add_argument("--inception-weights", type=_absolute,

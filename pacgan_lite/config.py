@@ -45,11 +45,14 @@ PADDINGS = (ZEROS, REFLECT, REPLICATE)
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "teaching", "paper")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-HELD_OUT_SPLITS = ("auto", "val", "test")
+HELD_OUT_SPLITS = ("auto", "val", "test", "population")
 # DiffAugment transforms in the order they are applied (see pacgan_lite.augment)
 AUGMENT_TRANSFORMS = ("flip", "translation", "cutout", "brightness", "contrast")
 SELECTION_CRITERIA = ("paper", "fidelity", "fidelity_spread")  # see pacgan_lite.training.selection
 EMBEDDED = "embedded"  # data.source of the synthetic cohort
+# evaluation.held_out=population draws its fresh subjects with the run's cohort seed plus this: the embedded
+# cohort draws every subject from generators keyed by the seed, so another seed gives other subjects
+POPULATION_SEED_OFFSET = 1000
 Options = TypeVar("Options")  # an options dataclass
 
 
@@ -134,6 +137,9 @@ class TrainOptions:
     augment_cutout: float = 0.5  # side of the cut-out square, a fraction of the image side
     augment_brightness: float = 0.5  # largest intensity shift (images in [-1, 1])
     augment_contrast: float = 0.5  # contrast factor drawn in [1 - this, 1 + this]
+    # The critic's class head learns from real images jittered as the plain classifier's (pacgan_lite.augment,
+    # a second forward pass); False = off, as the paper
+    class_augment: bool = False
     validate: bool = True  # select the best epoch per stage on the val split
     selection_start: float = 0.6  # evaluate from this fraction of a stage's epochs on
     validation_fakes_per_class: int = 100  # generated images per class for the fake AUC and class effect
@@ -205,7 +211,13 @@ class EvaluationOptions:
     """What :func:`pacgan_lite.metrics.evaluate` computes.
 
     Attributes:
-        held_out: "auto" (validation split for validation runs, test set for final runs), "val" or "test".
+        held_out: "auto" (validation split for validation runs, test set for final runs), "val", "test", or
+            "population" (a run on the embedded cohort only): every slice of a fresh cohort drawn from the
+            same population, ``population_subjects`` new subjects made with the run's cohort options and
+            seed ``cohort.seed + POPULATION_SEED_OFFSET``, matched as the run's data were; no image of it
+            trained or chose anything, and its hundreds of slices measure an AUC far more precisely than
+            a split of about 50.
+        population_subjects: subjects of that fresh cohort (the matching keeps most of them).
         synthetic_per_class: generated images per class.
         metrics: names to compute (None: all registered, see :func:`pacgan_lite.metrics.list_metrics`).
         inception_weights: a local state dict of the FID Inception-v3 network (None: FID/KID skipped).
@@ -215,6 +227,7 @@ class EvaluationOptions:
     """
 
     held_out: str = "auto"
+    population_subjects: int = 400
     synthetic_per_class: int = 200
     metrics: tuple[str, ...] | None = None
     inception_weights: str | None = _path_field(None)
@@ -326,6 +339,7 @@ AT_LEAST = {
     "train.checkpoint_every_epochs": 1,
     "train.eval_batch_size": 1,
     "evaluation.synthetic_per_class": 2,
+    "evaluation.population_subjects": 20,  # fewer can leave a class out of a split of the fresh cohort
     "evaluation.batch_size": 1,
     "evaluation.metric.seed": 0,
     "utility.minority_class": 0,

@@ -186,6 +186,7 @@ def critic_loss(
     critic_step: int = 0,
     conditioning: str = ACGAN,
     augment: Augment | None = None,
+    class_augment: Augment | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of one critic update (see the module docstring).
 
@@ -209,6 +210,9 @@ def critic_loss(
         critic_step: index of this critic update, for the interval.
         conditioning: one of :data:`CONDITIONINGS`, the critic's (see the module docstring).
         augment: applied to ``real`` and ``fake`` before the critic sees them; None: no augmentation.
+        class_augment: when given, ``class_real`` is the class head's cross-entropy on ``class_augment(real)``
+            (of the real images before ``augment``), in a second forward pass; the scores, the penalty and
+            ``drift`` keep the first.
 
     Returns:
         ``(loss, terms)``: ``terms`` holds ``loss``, ``wasserstein``, ``gradient_penalty`` (only on steps
@@ -218,8 +222,11 @@ def critic_loss(
     if gradient_penalty_interval < 1:
         raise ValueError(f"gradient_penalty_interval must be >= 1, got {gradient_penalty_interval}")
     _check_conditioning(conditioning)
+    class_view = None if class_augment is None else class_augment(real)
     real, fake = _augmented(real, augment), _augmented(fake.detach(), augment)
     score_real, logits_real = discriminator(real, stage, fade_alpha, labels=labels)
+    if class_view is not None:
+        _, logits_real = discriminator(class_view, stage, fade_alpha, labels=labels)
     score_fake, logits_fake, *twin_logits = discriminator(fake, stage, fade_alpha, labels=labels,
                                                           twin=conditioning == TAC)
     smoothing = weights.class_label_smoothing

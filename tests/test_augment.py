@@ -1,6 +1,9 @@
-"""DiffAugment: each transform computes what it claims, differentiably, from its own seeded generator."""
+"""DiffAugment: each transform computes what it claims, differentiably, from its own seeded generator; the
+classifiers' jitter."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
@@ -10,13 +13,15 @@ from pacgan_lite.augment import (
     DiffAugment,
     cut_out,
     flip,
+    jitter,
     make_augment,
+    make_class_augment,
     pixels,
     scale_contrast,
     shift_brightness,
     translate,
 )
-from pacgan_lite.config import AUGMENT_TRANSFORMS, TrainOptions, load_profile
+from pacgan_lite.config import AUGMENT_TRANSFORMS, ClassifierOptions, TrainOptions, load_profile
 from pacgan_lite.errors import ConfigError
 
 STRENGTHS = {"translation": 0.125, "cutout": 0.5, "brightness": 0.5, "contrast": 0.5}
@@ -222,3 +227,56 @@ def test_bad_augmentation_options_name_the_option_once(overrides, option, messag
         load_profile("smoke", overrides)
     assert str(err.value).count(option) == 1 and f"{option}: " in str(err.value), str(err.value)
     assert message in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------------- jitter
+
+NO_JITTER = ClassifierOptions(augment_rotation_degrees=0, augment_scale=0, augment_translation=0,
+                              augment_brightness=0, augment_contrast=0)
+
+
+def test_jitter_of_zero_strength_is_the_identity():
+    images = _images(side=32)
+    torch.testing.assert_close(jitter(images, NO_JITTER, torch.Generator().manual_seed(0)), images)
+
+
+@pytest.mark.parametrize(("strengths", "expected"), [
+    ({"augment_brightness": 0.5}, lambda image: image + 0.5),
+    ({"augment_contrast": 0.5}, lambda image: (image - image.mean()) * 1.5 + image.mean()),
+    ({"augment_scale": 0.0}, lambda image: image),
+], ids=["brightness", "contrast", "none"])
+def test_jitter_applies_each_draw_as_claimed(monkeypatch, strengths, expected):
+    # Every draw at the top of its range, so that the transform is known exactly.
+    image = _images(batch=1, side=32)
+    monkeypatch.setattr(torch, "rand", lambda n, generator=None, device=None: torch.ones(n, device=device))
+    options = dataclasses.replace(NO_JITTER, **strengths)
+    torch.testing.assert_close(jitter(image, options, torch.Generator()), expected(image))
+
+
+def test_jitter_shifts_by_whole_pixels_and_fills_the_uncovered_border_with_background(monkeypatch):
+    # Both shifts a quarter of the side (8 px at 32 px): the content moves up and left, air comes in.
+    image = _images(batch=1, side=32)
+    monkeypatch.setattr(torch, "rand", lambda n, generator=None, device=None: torch.ones(n, device=device))
+    moved = jitter(image, dataclasses.replace(NO_JITTER, augment_translation=0.25), torch.Generator())
+    torch.testing.assert_close(moved[..., :24, :24], image[..., 8:, 8:])
+    assert (moved[..., 24:, :] == BACKGROUND).all() and (moved[..., :, 24:] == BACKGROUND).all()
+
+
+def test_jitter_keeps_shape_and_dtype_and_draws_per_image():
+    images = _images(batch=5, side=32).double()
+    out = jitter(images, ClassifierOptions(augment_rotation_degrees=30), torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == images.dtype
+    assert not torch.equal(out[0], out[1] - images[1] + images[0])  # each image its own draw
+    air = jitter(torch.full((1, 1, 16, 16), BACKGROUND), ClassifierOptions(augment_rotation_degrees=30),
+                 torch.Generator().manual_seed(0))
+    # the affine brings in air where it uncovers the border; then one brightness shift of at most 0.1
+    assert torch.allclose(air, air.flatten()[0]) and abs(air.flatten()[0] - BACKGROUND) <= 0.1
+
+
+def test_the_class_augment_is_off_by_default_and_then_draws_nothing():
+    generator = torch.Generator().manual_seed(0)
+    assert make_class_augment(TrainOptions(), generator) is None
+    class_augment = make_class_augment(TrainOptions(class_augment=True), generator)
+    images = _images(side=32)
+    torch.testing.assert_close(class_augment(images),
+                               jitter(images, ClassifierOptions(), torch.Generator().manual_seed(0)))

@@ -121,6 +121,8 @@ def test_cohort_flags_are_checked_like_overrides(capsys, tmp_path, monkeypatch):
         (["--synthetic-per-class", "8"], EvaluationOptions(synthetic_per_class=8)),
         (["--seed", "3", "--held-out", "test"],
          EvaluationOptions(held_out="test", metric=MetricOptions(seed=3), synthetic_per_class=50)),
+        (["--held-out", "population", "--population-subjects", "100"],
+         EvaluationOptions(held_out="population", population_subjects=100, synthetic_per_class=50)),
         (["--metrics", "ssim", "classifier", "--synthetic-per-class", "8"],
          EvaluationOptions(metrics=("ssim", "classifier"), synthetic_per_class=8)),
         (["--inception-weights", "w.pt"], EvaluationOptions(inception_weights="{cwd}/w.pt", synthetic_per_class=50)),

@@ -18,7 +18,14 @@ from training_helpers import make_prepared, tiny_config
 from pacgan_lite.architecture import build_networks
 from pacgan_lite.checkpoint import load_checkpoint, save_checkpoint
 from pacgan_lite.cli import main
-from pacgan_lite.config import EncoderOptions, EvaluationOptions, MetricOptions
+from pacgan_lite.config import (
+    POPULATION_SEED_OFFSET,
+    EncoderOptions,
+    EvaluationOptions,
+    MetricOptions,
+    load_profile,
+)
+from pacgan_lite.data.embedded import cohort_name
 from pacgan_lite.errors import InputError
 from pacgan_lite.evaluation import evaluate, find_run
 from pacgan_lite.evaluation.figures import image_grid
@@ -272,6 +279,32 @@ def test_evaluate_writes_every_metric_and_figure(run_dir, tmp_path):
     pngs = sorted(p.name for p in result.folder.glob("*.png"))
     assert pngs == ["class_fidelity.png", "classifier.png", "distances.png", "memorization.png", "power_spectrum.png",
                     "precision_recall_density_coverage.png", "real_vs_synthetic.png", "ssim.png"]
+
+
+def test_the_population_held_out_is_every_slice_of_a_fresh_cohort(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("PACGAN_LITE_DATA", str(tmp_path / "data"))
+    options = replace(FAST, held_out="population", population_subjects=20, metrics=("classifier", "class_fidelity"))
+    result = evaluate(run_dir, options=options, out=tmp_path / "e", save_figures=False)
+    # the run's cohort options (the smoke profile's: 64 px, seed 0) with 20 subjects and seed 0 + 1000
+    assert [path.name for path in (tmp_path / "data" / "cohorts").iterdir()] == [
+        cohort_name(replace(load_profile("smoke").cohort, n_subjects=20, seed=POPULATION_SEED_OFFSET))]
+    (prepared,) = (tmp_path / "data" / "prepared").iterdir()
+    kept = pd.read_csv(prepared / "split.csv")  # every split of it, as matched
+    assert result.record["held_out"] == "population" and result.record["sets"]["real"] == len(kept)
+    classifier = result.metrics["classifier"]
+    assert classifier["n_images"] == len(kept) and "population_note" in classifier
+    assert classifier["n_per_class"] == {"CN": int((kept["Label"] == 0).sum()), "AD": int((kept["Label"] == 1).sum())}
+    assert 0 <= result.metrics["class_fidelity"]["ceiling_auc_from_hidden_severity"] <= 1
+
+
+def test_the_population_held_out_needs_a_run_on_the_embedded_cohort(run_dir, tmp_path):
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    record = json.loads((copy / "options.json").read_text())
+    record["config"]["data"]["source"] = str(tmp_path / "my-data")
+    (copy / "options.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match=r"options\.json: data\.source: held_out=population draws fresh subjects of "
+                                         r"the embedded cohort.*Fix: evaluate it on its own held-out images"):
+        evaluate(copy, options=replace(FAST, held_out="population"), out=tmp_path / "e", save_figures=False)
 
 
 def test_cli_generate_classify_evaluate(run_dir, tmp_path, capsys):

@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pacgan_lite.config import KitConfig, TrainOptions, validate_config
@@ -440,6 +441,23 @@ def test_the_critic_loss_augments_real_fake_and_the_penalty_mixes_the_augmented_
     assert len(calls.inputs) == len(expected)
     for seen, want in zip(calls.inputs, expected, strict=True):
         torch.testing.assert_close(seen, want, rtol=0, atol=0)
+
+
+def test_the_class_augment_feeds_the_class_head_only_in_a_second_forward(setup):
+    _, D, real, labels, fake = setup
+    plain_loss, plain = critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, rng=torch.Generator().manual_seed(3))
+    calls = CallCounter(D)
+    loss, terms = critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, rng=torch.Generator().manual_seed(3),
+                              class_augment=mirrored)
+    assert calls.inputs[0] is real
+    torch.testing.assert_close(calls.inputs[1], real.flip(-1), rtol=0, atol=0)
+    assert len(calls.inputs) == 4  # real, its mirrored class view, fake, the penalty's mix of real and fake
+    _, logits = D(real.flip(-1), STAGE, FADE_ALPHA)
+    assert terms["class_real"].item() == F.cross_entropy(logits, labels).item() != plain["class_real"].item()
+    for name in ("score_real", "score_fake", "drift", "gradient_penalty", "class_fake"):
+        assert terms[name].item() == plain[name].item(), name
+    assert (loss - plain_loss).item() == pytest.approx(4 * (terms["class_real"] - plain["class_real"]).item(),
+                                                       abs=1e-5)
 
 
 def test_the_generator_loss_augments_and_its_gradient_flows_through_the_augmentation(setup):

@@ -82,16 +82,16 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(full_run, prepar
 @pytest.mark.parametrize("levers", [
     {"train__ema": True, "train__ema_half_life_images": 16, "train__gradient_penalty_interval": 3},
     {"train__augment": ["translation", "cutout", "brightness", "contrast"], "model__conditioning": "tac",
-     "model__mbstd_group_size": 2, "train__loss__class_label_smoothing": 0.1},
+     "model__mbstd_group_size": 2, "train__loss__class_label_smoothing": 0.1, "train__class_augment": True},
     {"model__conditioning": "projection", "model__min_channels": 8, "model__upsample": "bilinear",
      "train__loss__mode_seeking": 1.0, "train__loss__mode_seeking_scale": 2, "train__loss__mode_seeking_up_to_real": True,
      "train__loss__mode_seeking_per_class": True},
     {"model__bilinear_from": 16, "model__noise_from": 8, "model__generator_padding": "reflect"},
-], ids=["ema-lazy-penalty", "augment-tac-groups-smoothing", "projection-floor-bilinear-capped-per-class-mode-seeking",
+], ids=["ema-lazy-penalty", "augment-tac-groups-smoothing-class-augment", "projection-floor-bilinear-capped-per-class-mode-seeking",
         "bilinear-from-noise-reflect"])
 def test_resume_is_exact_with_the_levers(prepared, tmp_path, levers):
     # The EMA weights, the critic-step counter that times the lazy penalty and the noise generator the
-    # augmentation draws from all live in the checkpoint.
+    # augmentations draw from all live in the checkpoint.
     config = tiny_config(**levers)
     whole = train(config, prepared / "train", run_dir=tmp_path / "whole", echo=False)
     train(config, prepared / "train", run_dir=tmp_path / "run", max_epochs=3, echo=False)

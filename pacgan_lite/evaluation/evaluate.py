@@ -18,22 +18,35 @@
 
 The held-out real images are the validation split for a validation run (the test set stays untouched
 while developing; the reference scored the test set even then) and the test set for a final run, whose
-training used the validation images.
+training used the validation images. For a run on the embedded cohort, ``held_out="population"`` takes every
+slice of a fresh cohort of the same population instead (:class:`~pacgan_lite.config.EvaluationOptions`):
+an AUC on about 50 slices has a 95% interval about 0.3 wide, on several hundred a fraction of that.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from .. import __version__
 from ..atomic import atomic_path, write_json
-from ..config import HELD_OUT_SPLITS, EncoderOptions, EvaluationOptions, replace_options
+from ..config import (
+    EMBEDDED,
+    HELD_OUT_SPLITS,
+    POPULATION_SEED_OFFSET,
+    EncoderOptions,
+    EvaluationOptions,
+    config_from_dict,
+    replace_options,
+)
 from ..data import SliceDataset
 from ..data.embedded import hidden_severity
+from ..data.prepare import prepare
 from ..errors import InputError
 from ..inference import LoadedModel, load_model
 from ..metrics.efficientnet import load_efficientnet_lite0
@@ -74,9 +87,29 @@ def held_out_split(run: RunFolder, requested: str) -> str:
     return "test" if run.is_final_mode else "val"
 
 
-def _load_set(folder: Path, size: int, splits: tuple[str, ...]) -> tuple[SliceDataset, torch.Tensor | None]:
+def _load_set(folder: Path, size: int, splits: tuple[str, ...]) -> tuple[SliceDataset, np.ndarray | None]:
     dataset = SliceDataset(folder, size, splits=splits)
     return dataset, hidden_severity(folder, dataset.labels["ID"])
+
+
+def _population_set(run: RunFolder, size: int, n_subjects: int
+                    ) -> tuple[tuple[SliceDataset, ...], torch.Tensor, torch.Tensor, np.ndarray]:
+    """Every slice of a fresh cohort of the run's population (see the module docstring), prepared (matched and
+    split) as the run's data were: ``(datasets, images [N, C, s, s], labels [N], severity [N])``."""
+    options_file = run.file(OPTIONS_FILE)
+    config = config_from_dict(run.config(), str(options_file))
+    if config.data.source != EMBEDDED:
+        raise InputError(options_file, "data.source", f"held_out=population draws fresh subjects of the embedded "
+                         f"cohort, and this run trained on {config.data.source}",
+                         "evaluate it on its own held-out images (held_out=val or test)")
+    cohort = dataclasses.replace(config.cohort, seed=config.cohort.seed + POPULATION_SEED_OFFSET,
+                                 n_subjects=n_subjects)
+    prepared = prepare(dataclasses.replace(config, cohort=cohort))
+    parts = [_load_set(prepared.train, size, ("train", "val")), _load_set(prepared.test, size, ("test",))]
+    datasets = tuple(dataset for dataset, _ in parts)
+    severity = np.concatenate([part for _, part in parts])
+    return (datasets, torch.cat([dataset.images for dataset in datasets]),
+            torch.cat([dataset.targets for dataset in datasets]), severity)
 
 
 def load_sets(run: RunFolder, model: LoadedModel, options: EvaluationOptions) -> EvaluationSets:
@@ -89,23 +122,28 @@ def load_sets(run: RunFolder, model: LoadedModel, options: EvaluationOptions) ->
                          "evaluate a final run on the test set (held_out=test)")
     train_folder = Path(run_options["train_folder"])
     train, _ = _load_set(train_folder, model.resolution, ("train", "val") if final else ("train",))
-    if held_out == "test":
-        if not run_options["test_folder"]:
-            raise InputError(run.path, "test_folder", "the run has no test folder",
-                             "evaluate on the validation split (held_out=val)")
-        real, severity = _load_set(Path(run_options["test_folder"]), model.resolution, ("test",))
+    if held_out == "population":
+        datasets, real_images, real_labels, severity = _population_set(run, model.resolution,
+                                                                       options.population_subjects)
     else:
-        real, severity = _load_set(train_folder, model.resolution, ("val",))
-    for dataset in (train, real):
+        if held_out == "test":
+            if not run_options["test_folder"]:
+                raise InputError(run.path, "test_folder", "the run has no test folder",
+                                 "evaluate on the validation split (held_out=val)")
+            real, severity = _load_set(Path(run_options["test_folder"]), model.resolution, ("test",))
+        else:
+            real, severity = _load_set(train_folder, model.resolution, ("val",))
+        datasets, real_images, real_labels = (real,), real.images, real.targets
+    for dataset in (train, *datasets):
         if list(dataset.class_names) != model.class_names:
             raise InputError(dataset.folder / "dataset.json", "class_names", f"the data's classes "
                              f"{dataset.class_names} differ from the checkpoint's {model.class_names}",
                              "evaluate the checkpoint on data with its classes in its order")
-    probabilities = critic_probabilities(model.discriminator, real.images, model.stage, model.fade_alpha,
+    probabilities = critic_probabilities(model.discriminator, real_images, model.stage, model.fade_alpha,
                                          options.batch_size, model.device)
     fake, fake_labels = generate_balanced(model.generator, options.synthetic_per_class, model.stage,
                                           model.fade_alpha, options.metric.seed, options.batch_size, model.device)
-    return EvaluationSets(train.images, train.targets, real.images, real.targets, fake, fake_labels,
+    return EvaluationSets(train.images, train.targets, real_images, real_labels, fake, fake_labels,
                           model.class_names, probabilities, severity, held_out)
 
 

@@ -92,8 +92,10 @@ def classifier(context: EvaluationContext) -> dict:
     sets = context.sets
     if sets.real_probabilities is None:
         return skipped("no critic probabilities for the held-out images")
-    note = {"selection_note": "these validation images also chose each stage's epoch, so the AUC is optimistic; "
-            "a final run's test AUC is not"} if sets.held_out == "val" else {}
+    note = {"val": {"selection_note": "these validation images also chose each stage's epoch, so the AUC is "
+                    "optimistic; a final run's test AUC is not"},
+            "population": {"population_note": "fresh subjects of the run's population, matched as its data "
+                           "were: none of these images trained or chose anything"}}.get(sets.held_out, {})
     return {"held_out": sets.held_out, **note, **classification_report(
         sets.real_probabilities, sets.real_labels, sets.class_names, context.options.bootstrap_resamples,
         context.rng("bootstrap"))}

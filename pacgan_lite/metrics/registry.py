@@ -58,7 +58,7 @@ class EvaluationSets:
         real_probabilities: ``[N_real, K]`` class probabilities of the critic's class head on the real
             held-out images, or None.
         severity: ``[N_real]`` hidden disease severity of the real held-out images (embedded cohort only).
-        held_out: which split the real held-out images come from ("val" or "test").
+        held_out: where the real held-out images come from ("val", "test" or "population").
     """
 
     train_images: torch.Tensor

@@ -4,7 +4,8 @@ The fakes use **the labels of the real batch** (as the reference), with a fresh 
 iteration and for the generator update. The critic is frozen (``requires_grad_(False)``) during the
 generator update, so the generator loss leaves no gradient on it. Both losses take the critic's conditioning
 (``model.conditioning``, which the critic was built with) and, with ``train.augment``, a differentiable
-augmentation of every image the critic sees (:mod:`pacgan_lite.augment`). The augmentation draws from the
+augmentation of every image the critic sees (:mod:`pacgan_lite.augment`), and with ``train.class_augment``
+the jitter of the real images its class head learns from. The augmentation draws from the
 noise generator, which the checkpoint saves per DDP rank, so a resume stays exact; with no augmentation
 nothing is drawn, so the paper's run is unchanged.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..augment import make_augment
+from ..augment import make_augment, make_class_augment
 from ..config import TrainOptions
 from ..layers import use_custom_gradients
 from ..losses import critic_loss, generator_loss
@@ -43,6 +44,7 @@ class TrainingStep:
             use_custom_gradients(net, options.custom_gradients)
         self.options, self.precision, self.dist, self.noise_rng = options, precision, dist, noise_rng
         self.augment = make_augment(options, noise_rng)
+        self.class_augment = make_class_augment(options, noise_rng)
         self.G_train, self.D_train = (dist.wrap(net, precision.device) for net in (G, D))
         self.scalers = [torch.amp.GradScaler(precision.device.type, enabled=precision.needs_scaler)
                         for _ in range(2)]
@@ -81,7 +83,8 @@ class TrainingStep:
                 loss_D, critic_terms = critic_loss(
                     self.D_train, real, fake, labels, stage, fade_alpha, weights, rng=self.noise_rng,
                     gradient_penalty_interval=self.options.gradient_penalty_interval,
-                    critic_step=self.critic_steps, conditioning=conditioning, augment=self.augment)
+                    critic_step=self.critic_steps, conditioning=conditioning, augment=self.augment,
+                    class_augment=self.class_augment)
             self.opt_D.zero_grad(set_to_none=True)
             scaler_D.scale(loss_D).backward()
             scaler_D.step(self.opt_D)
