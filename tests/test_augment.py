@@ -273,7 +273,7 @@ def test_jitter_keeps_shape_and_dtype_and_draws_per_image():
     assert torch.allclose(air, air.flatten()[0]) and abs(air.flatten()[0] - BACKGROUND) <= 0.1
 
 
-def test_the_class_augment_is_off_by_default_and_then_draws_nothing():
+def test_the_class_augment_is_off_by_default_and_jitters_with_the_plain_classifiers_strengths():
     generator = torch.Generator().manual_seed(0)
     assert make_class_augment(TrainOptions(), generator) is None
     class_augment = make_class_augment(TrainOptions(class_augment=True), generator)
