@@ -1,13 +1,6 @@
-"""The classifier's training augmentation: :func:`pacgan_lite.augment.jitter` on the chosen images.
-
-For each image of a batch, one rotation (up to ``augment_rotation_degrees``), one isotropic scale change
-(up to ``augment_scale``) and one shift along each axis (up to ``augment_translation`` of the side) are drawn
-and applied together by bilinear resampling; the uncovered border takes the background value -1 (air).
-Then brightness and contrast change. No flip: a brain is not symmetric, and the hemispheres would swap.
-
-Why not MONAI's ``RandAffine``: it transforms one image at a time, which on 2 CPU cores at 64 px cost as
-much as the training step itself (about 2.5 ms per image against 0.1 ms for the whole batch here). The
-draws come from one seeded ``torch.Generator``, so a classifier's training is a function of its seed.
+"""The classifier's training augmentation: :func:`pacgan_lite.augment.jitter` (a small random affine, then
+brightness and contrast, no flip) on the chosen images. The draws come from one seeded ``torch.Generator``,
+so a classifier's training is a function of its seed.
 """
 
 from __future__ import annotations
