@@ -374,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    formatter_class=_showing_option_defaults("evaluate"))
     evaluate.add_argument("--run", type=_absolute, required=True, help="the run folder")
     evaluate.add_argument("--checkpoint", type=_absolute, help="default: the last stage's selected weights")
+    # config.HELD_OUT_SPLITS, written out so that parsing imports no torch; a test keeps the two equal
     evaluate.add_argument("--held-out", choices=["auto", "val", "test", "population"],
                           help="real images to compare with (auto: val for validation runs, test for final runs; "
                                "population: a fresh cohort of the embedded cohort's population)")

@@ -243,8 +243,9 @@ def test_jitter_of_zero_strength_is_the_identity():
 @pytest.mark.parametrize(("strengths", "expected"), [
     ({"augment_brightness": 0.5}, lambda image: image + 0.5),
     ({"augment_contrast": 0.5}, lambda image: (image - image.mean()) * 1.5 + image.mean()),
-    ({"augment_scale": 0.0}, lambda image: image),
-], ids=["brightness", "contrast", "none"])
+    # 90 degrees maps pixel centres onto pixel centres, so bilinear sampling reads them exactly
+    ({"augment_rotation_degrees": 90.0}, lambda image: torch.rot90(image, 1, dims=(-2, -1))),
+], ids=["brightness", "contrast", "rotation"])
 def test_jitter_applies_each_draw_as_claimed(monkeypatch, strengths, expected):
     # Every draw at the top of its range, so that the transform is known exactly.
     image = _images(batch=1, side=32)

@@ -16,7 +16,7 @@ import pytest
 
 from pacgan_lite import evaluation
 from pacgan_lite.cli import OPTION_FLAGS, build_parser, main
-from pacgan_lite.config import EvaluationOptions, KitConfig, MetricOptions
+from pacgan_lite.config import HELD_OUT_SPLITS, EvaluationOptions, KitConfig, MetricOptions
 from pacgan_lite.data import check_dataset, nifti_name
 
 
@@ -105,6 +105,11 @@ def test_option_flags_default_to_none_so_the_options_supply_the_value(command):
 )
 def test_help_shows_the_defaults_of_the_options(command, shown):
     assert shown in " ".join(_subcommand(command).format_help().split())
+
+
+def test_held_out_choices_are_the_evaluation_splits():
+    action = next(action for action in _subcommand("evaluate")._actions if action.dest == "held_out")
+    assert tuple(action.choices) == HELD_OUT_SPLITS
 
 
 def test_cohort_flags_are_checked_like_overrides(capsys, tmp_path, monkeypatch):
