@@ -118,6 +118,29 @@ def test_resume_takes_the_learning_rate_of_the_options_and_refuses_a_changed_sch
         train(tiny_config(train__epochs_per_stage=[3, 2, 2]), prepared / "train", resume=latest, echo=False)
 
 
+def test_resume_continues_with_new_values_for_the_stages_ahead_and_refuses_a_change_to_a_begun_one(
+        full_run, prepared, tmp_path):
+    # Trained to 8 px with another length planned for the 16 px stage, then continued with the full run's
+    # schedule: the stages ahead of a checkpoint are free, and the result is the full run to the last bit.
+    train(tiny_config(train__stages=2, train__epochs_per_stage=[2, 2, 9], train__batch_sizes=[8, 8, 4]),
+          prepared / "train", run_dir=tmp_path / "short", echo=False)
+    continued = train(tiny_config(), prepared / "train", resume=tmp_path / "short" / "stage1-best.pt",
+                      run_dir=tmp_path / "continued", echo=False)
+    for mine, reference in zip(_weights(continued.generator, continued.discriminator),
+                               _weights(full_run.generator, full_run.discriminator), strict=True):
+        assert torch.equal(mine, reference)
+    assert json.loads((tmp_path / "continued" / "options.json").read_text())["epochs_per_stage"] == [2, 2, 2]
+
+    train(tiny_config(), prepared / "train", run_dir=tmp_path / "stopped", max_epochs=3, echo=False)
+    mid_stage_1 = tmp_path / "stopped" / "latest.pt"  # stage 1, epoch 1: stages 0 and 1 begun
+    loop_module.Trainer(tiny_config(train__critic_iterations=[1, 1, 3]), prepared / "train", resume=mid_stage_1,
+                        echo=False)
+    with pytest.raises(ConfigError, match=r"latest\.pt: train\.batch_sizes: the checkpoint was trained with "
+                                          r"\(8, 8, 8\), the options now say \(8, 4, 8\): stage 1, which it has "
+                                          r"begun, changed\. Fix: keep the values of stages 0 to 1"):
+        train(tiny_config(train__batch_sizes=[8, 4, 8]), prepared / "train", resume=mid_stage_1, echo=False)
+
+
 def test_one_stage_per_call_from_the_previous_stage_checkpoint(full_run, prepared, tmp_path):
     config = tiny_config()
     train(config, prepared / "train", run_dir=tmp_path / "run", stages=1, echo=False)

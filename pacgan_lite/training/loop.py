@@ -374,9 +374,12 @@ class Trainer:
             "rng": rng_state(self.permutation_rng, self.noise_rng, noise_of_ranks),
         })
 
-    # The options that decide where a run stands and what it selects; a resume must keep them.
-    RESUME_FIXED = ("epochs_per_stage", "batch_sizes", "critic_iterations", "fade_fraction", "selection_start",
-                    "selection", "final_mode")
+    # The options that decide where a run stands and what it selects; a resume must keep them. Of the
+    # per-stage ones, only the entries of the stages the checkpoint has begun: the stages ahead of it may
+    # change, so a finished run can be continued to a higher resolution or with longer stages, and its
+    # options.json still says how every trained stage was trained.
+    RESUME_FIXED = ("fade_fraction", "selection_start", "selection", "final_mode")
+    RESUME_FIXED_PER_STAGE = ("epochs_per_stage", "batch_sizes", "critic_iterations")
 
     def _check_resumed_schedule(self, path: Path, payload: dict) -> None:
         if "position" not in payload:
@@ -387,14 +390,25 @@ class Trainer:
             raise ConfigError(path, "world size", f"the checkpoint was written by {ranks} process(es), this run has "
                               f"{self.dist.world_size}", f"resume with {ranks} process(es) (torchrun --nproc_per_node="
                               f"{ranks}); each keeps its own random stream")
-        saved = payload["options"]["train"]
+        saved, position = payload["options"]["train"], payload["position"]
+        # An option newer than the checkpoint had its default value then.
+        then = {name: saved.get(name, getattr(TrainOptions(), name))
+                for name in self.RESUME_FIXED + self.RESUME_FIXED_PER_STAGE}
         for name in self.RESUME_FIXED:
-            # An option newer than the checkpoint had its default value then.
-            now, then = getattr(self.options, name), saved.get(name, getattr(TrainOptions(), name))
-            if _plain(now) != _plain(then):
-                raise ConfigError(path, f"train.{name}", f"the checkpoint was trained with {then}, the options "
-                                  f"now say {now}", f"resume with the run's options (its {OPTIONS_FILE}), or "
-                                  "start a new run")
+            now = getattr(self.options, name)
+            if _plain(now) != _plain(then[name]):
+                raise ConfigError(path, f"train.{name}", f"the checkpoint was trained with {then[name]}, the options "
+                                  f"now say {now}", f"resume with the run's options (its {OPTIONS_FILE}), or start a "
+                                  "new run")
+        begun = position["stage"] + (1 if position["epoch"] or position["images_seen"] else 0)
+        for name in self.RESUME_FIXED_PER_STAGE:
+            now, before = _plain(getattr(self.options, name)), _plain(then[name])
+            changed = [stage for stage in range(begun) if now[stage:stage + 1] != before[stage:stage + 1]]
+            if changed:
+                raise ConfigError(path, f"train.{name}", f"the checkpoint was trained with {then[name]}, the options "
+                                  f"now say {getattr(self.options, name)}: stage {changed[0]}, which it has begun, "
+                                  "changed", f"keep the values of stages 0 to {begun - 1} (the run's {OPTIONS_FILE}); "
+                                  "the stages after them may change. Or start a new run")
 
     def _restore(self, payload: dict) -> None:
         self.step.load_state(payload)
