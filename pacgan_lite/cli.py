@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=_absolute,
                        help="run folder (default: runs/<id>-<profile>-<mode>, or the --resume folder)")
     train.add_argument("--resume", type=_absolute,
-                       help="checkpoint to continue from exactly (a run's latest one, or a stage's best)")
+                       help="checkpoint to continue from exactly (a run's latest one, or a stage's best); the "
+                            "stages it has not begun may take new epochs, batch sizes and critic iterations")
     train.add_argument("--reference-config", type=_absolute,
                        help="the reference's config.json: its values as overrides")
     train.add_argument("--set", type=_set_option, action="append", default=[], metavar="KEY=VALUE",
