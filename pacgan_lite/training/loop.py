@@ -47,7 +47,7 @@ from ..errors import ConfigError, DataError
 from ..paths import resolve, runs_root
 from ..run_folder import OPTIONS_FILE, RunFolder, RunLog
 from ..sampling import classifier_auc, generate_balanced
-from ..schedule import resolution
+from ..schedule import PER_STAGE_FIELDS, resolution
 from . import setup
 from .distributed import init_distributed
 from .selection import (
@@ -375,11 +375,10 @@ class Trainer:
         })
 
     # The options that decide where a run stands and what it selects; a resume must keep them. Of the
-    # per-stage ones, only the entries of the stages the checkpoint has begun: the stages ahead of it may
-    # change, so a finished run can be continued to a higher resolution or with longer stages, and its
-    # options.json still says how every trained stage was trained.
+    # per-stage ones (schedule.PER_STAGE_FIELDS), only the entries of the stages the checkpoint has begun:
+    # the stages ahead of it may change, so a finished run can be continued to a higher resolution or with
+    # longer stages, and its options.json still says how every trained stage was trained.
     RESUME_FIXED = ("fade_fraction", "selection_start", "selection", "final_mode")
-    RESUME_FIXED_PER_STAGE = ("epochs_per_stage", "batch_sizes", "critic_iterations")
 
     def _check_resumed_schedule(self, path: Path, payload: dict) -> None:
         if "position" not in payload:
@@ -393,7 +392,7 @@ class Trainer:
         saved, position = payload["options"]["train"], payload["position"]
         # An option newer than the checkpoint had its default value then.
         then = {name: saved.get(name, getattr(TrainOptions(), name))
-                for name in self.RESUME_FIXED + self.RESUME_FIXED_PER_STAGE}
+                for name in self.RESUME_FIXED + PER_STAGE_FIELDS}
         for name in self.RESUME_FIXED:
             now = getattr(self.options, name)
             if _plain(now) != _plain(then[name]):
@@ -401,7 +400,7 @@ class Trainer:
                                   f"now say {now}", f"resume with the run's options (its {OPTIONS_FILE}), or start a "
                                   "new run")
         begun = position["stage"] + (1 if position["epoch"] or position["images_seen"] else 0)
-        for name in self.RESUME_FIXED_PER_STAGE:
+        for name in PER_STAGE_FIELDS:
             now, before = _plain(getattr(self.options, name)), _plain(then[name])
             changed = [stage for stage in range(begun) if now[stage:stage + 1] != before[stage:stage + 1]]
             if changed:
