@@ -145,3 +145,12 @@ def test_a_figure_with_nothing_computed_says_so(draw, message):
     texts = [text.get_text() for ax in figure.axes for text in ax.texts]
     assert message in texts and not any(ax.axison for ax in figure.axes)
     plt.close(figure)
+
+
+@pytest.mark.parametrize("side", [4, 8, 64])
+def test_the_domain_encoder_trains_and_encodes_at_every_side(tmp_path, side):
+    images = torch.rand(12, 1, side, side, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    options = EncoderOptions(steps=2, batch_size=4)
+    encoder, _ = load_or_train_encoder(images, tmp_path, options)
+    assert encoder(images[:3]).shape == (3, options.feature_dim)
+

@@ -120,3 +120,14 @@ def test_too_few_images_or_no_extractor_are_skipped_with_the_reason():
     tiny = compute_metrics(_context(n_real=4), ["precision_recall_domain"])["precision_recall_domain"]
     assert "got 4 and 4" in tiny["skipped"]
     figures.nearest_neighbours_figure({"precision_recall_domain": tiny})
+
+
+def test_fewer_generated_than_real_images_of_a_class_are_skipped_with_the_fix():
+    context = _context()
+    sets = context.sets
+    keep = torch.cat([torch.nonzero(sets.fake_labels == 0).flatten(), torch.nonzero(sets.fake_labels == 1).flatten()[:15]])
+    sets.fake_images, sets.fake_labels = sets.fake_images[keep], sets.fake_labels[keep]  # 30 CN, 15 AD; real 20 each
+    result = compute_metrics(context, ["density_coverage_domain"])["density_coverage_domain"]
+    assert result == {"skipped": "needs as many generated images per class as real held-out ones, got 15 for 20 AD; "
+                                 "raise evaluation.synthetic_per_class to 20 or more"}
+

@@ -103,7 +103,7 @@ def _comparisons(context: EvaluationContext, extractor: str, statistic) -> dict:
                            f"{MINIMUM_PER_SIDE}), got {len(a) + len(b)}; use a larger held-out split")
         if len(f) < len(b):  # equal sizes keep the two comparisons' small-sample bias equal
             return skipped(f"needs {len(b)} generated images to match the second real half, got {len(f)}; "
-                           "generate more per class")
+                           "raise evaluation.synthetic_per_class")
         return {"real_real": statistic(real[a], real[b]), "real_fake": statistic(real[a], fake[f]),
                 "n_real_a": len(a), "n_real_b": len(b), "n_fake": len(f)}
 

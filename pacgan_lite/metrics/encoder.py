@@ -72,8 +72,8 @@ class _Decoder(nn.Module):
         layers: list[nn.Module] = []
         for c_in, c_out in itertools.pairwise(channels):
             layers += [nn.Upsample(scale_factor=2), nn.Conv2d(c_in, c_out, 3, padding=1), nn.LeakyReLU(0.2)]
-        layers[-1] = nn.Tanh()  # the last layer makes the image, in [-1, 1]
-        self.layers = nn.Sequential(*layers)
+        # The last layer makes the image, in [-1, 1]; at 4 px there is no convolution, only the linear layer.
+        self.layers = nn.Sequential(*layers[:-1], nn.Tanh())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.layers(self.from_features(features).view(-1, self.first_channels, 4, 4))

@@ -17,7 +17,8 @@ images): with N real and M generated images its expected value is 1 - C(N - 1, k
 1 - 2^-k for large equal sets (0.875 for k = 3). It is reported next to each coverage.
 
 Every radius depends on how many points a set holds, so both sets have the same size and class counts: as
-many generated images as there are real held-out ones, class by class. Each metric is given overall and per
+many generated images as there are real held-out ones, class by class (the metrics are skipped, with the
+fix, when a class has fewer generated images than real ones). Each metric is given overall and per
 class (a class's real images against that class's generated ones), in the domain encoder's features and in
 EfficientNet-Lite0's.
 """
@@ -69,6 +70,14 @@ def nearest_neighbour_metric(context: EvaluationContext, extractor: str, keys: t
     if extractor not in context.extractors:
         return skipped(context.missing_extractors.get(extractor, f"no {extractor} feature extractor"))
     sets, k = context.sets, context.options.nearest_neighbours
+    short = {name: (int((sets.real_labels == c).sum()), int((sets.fake_labels == c).sum()))
+             for c, name in enumerate(sets.class_names)}
+    short = {name: counts for name, counts in short.items() if counts[1] < counts[0]}
+    if short:  # every radius depends on its set's size: compare equal, class-matched sets or nothing
+        needed = max(real for real, _ in short.values())
+        return skipped("needs as many generated images per class as real held-out ones, got "
+                       + ", ".join(f"{fake} for {real} {name}" for name, (real, fake) in short.items())
+                       + f"; raise evaluation.synthetic_per_class to {needed} or more")
     # The same draw for every extractor and score: all four describe one pair of sets.
     fakes = matched_fakes(sets.fake_labels, sets.real_labels, context.rng("precision-recall-fakes"))
     real, fake = context.features(extractor, "real"), context.features(extractor, "fake")[fakes]

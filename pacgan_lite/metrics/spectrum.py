@@ -18,8 +18,8 @@ images smoother than real ones.
 
 Row and column streaks (the grid pattern of nearest up-sampling through narrow layers) have their power on
 the two frequency axes: a streak along the rows varies only down the columns. The **axis streak ratio** is
-the share of the power above :data:`STREAK_START` (0.25 cycles per pixel) that lies within one frequency
-step of either axis, generated over real (each set's share is that of its summed power): 1 when the
+the share of the power above :data:`STREAK_START` (0.25 cycles per pixel from zero, out to the spectrum's
+corners at 0.71) that lies within one frequency step of either axis, generated over real (each set's share is that of its summed power): 1 when the
 generated images' fine detail is as directional as the real ones', well above 1 for streaks. The radial
 average cannot show them: a streak pattern moves little power off the rings' other directions.
 
@@ -38,6 +38,7 @@ from .registry import EvaluationContext, register
 
 HIGH_FREQUENCY_START = 0.375  # cycles per pixel: the top quarter of 0 .. 0.5
 STREAK_START = 0.25  # cycles per pixel: the upper half of 0 .. 0.5, where the anatomy's own edges weigh less
+STREAK_END = round(math.sqrt(0.5), 6)  # the streak band is the whole square beyond STREAK_START, corners included
 CHUNK = 128  # images per Fourier transform: a few hundred MB at 256 px
 POWER_FLOOR = 1e-12  # a flat image has no power at all: keep its logarithm finite
 
@@ -90,12 +91,6 @@ def streak_ratio_of_powers(real: torch.Tensor, fake: torch.Tensor) -> float:
     return shares[1] / shares[0] if shares[0] > 0 else math.nan
 
 
-def axis_streak_ratio(real: torch.Tensor, fake: torch.Tensor) -> float:
-    """The generated images' share of fine-detail power on the frequency axes over the real images' share
-    (see the module docstring): ``[N, C, s, s]`` each; NaN when either set has no power in the band."""
-    return streak_ratio_of_powers(axis_and_total_power(real), axis_and_total_power(fake))
-
-
 def frequencies(side: int) -> np.ndarray:
     """Cycles per pixel of the rings of :func:`log_radial_power`: ``[s // 2]``, 1/s .. 0.5."""
     return np.arange(1, side // 2 + 1) / side
@@ -139,5 +134,5 @@ def power_spectrum(context: EvaluationContext) -> dict:
                                     for group, curve in curves.items()}
                             for which, curves in (("real", real), ("fake", fake))},
             "high_frequency_ratio": {"overall": ratios.pop("all"), "per_class": ratios},
-            "axis_streak_band_cycles_per_pixel": [STREAK_START, 0.5], "axis_streak_ratio": streaks,
+            "axis_streak_band_cycles_per_pixel": [STREAK_START, STREAK_END], "axis_streak_ratio": streaks,
             "real_reference_images": reference_record, "n_fake": len(sets.fake_labels)}

@@ -8,10 +8,12 @@ images). High real-fake SSIM means generated images look like real ones pixel by
 well above real-real means the generator makes too little variety.
 
 MS-SSIM (torchmetrics) among generated pairs of a class is the usual diversity score (lower = more
-varied). It compares the images at several scales, halving each time, and each scale must still hold an
-11-pixel window: at 128 px 4 scales fit, at 16-32 px only 2, below 16 px none. The number of scales used
-is reported, with the standard weights of those scales renormalized; values with different numbers of
-scales are not comparable.
+varied). It compares the images at several scales, halving each time; the kit uses as many scales as
+torchmetrics' own size check admits (side // (scales - 1)^2 above the window's 10 extra pixels, and a
+side of at least 2^scales): at 128 px 4, at 16-32 px only 2, below 16 px none. That check is looser than
+a full 11-pixel window at every scale (at 16 px the second scale is 8 px, which torchmetrics pads). The
+number of scales used is reported, with the standard weights of those scales renormalized; values with
+different numbers of scales are not comparable.
 """
 
 from __future__ import annotations
