@@ -76,16 +76,16 @@ def write_json(path: str | Path, payload: dict, sort_keys: bool = False) -> None
     """Write ``payload`` as indented JSON to ``path`` atomically. NaN and infinities become null (JSON has
     no such numbers, and strict readers refuse them); other values JSON cannot hold become strings."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_finite(payload), indent=2, sort_keys=sort_keys, default=str, allow_nan=False)
-                       + "\n")
+        tmp.write_text(json.dumps(non_finite_as_null(payload), indent=2, sort_keys=sort_keys, default=str,
+                                  allow_nan=False) + "\n")
 
 
-def _finite(value):
+def non_finite_as_null(value):
     """``value`` with every non-finite float inside (dicts, lists, tuples) replaced by None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: non_finite_as_null(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
+        return [non_finite_as_null(item) for item in value]
     return value

@@ -138,6 +138,7 @@ def gradient_penalty(
     fade_alpha: float,
     rng: torch.Generator | None = None,
     labels: torch.Tensor | None = None,
+    twin: bool = False,
 ) -> torch.Tensor:
     """WGAN-GP penalty ``mean over samples of (||grad_x D_adv(x)|| - 1)**2`` at points between real and fake.
 
@@ -150,12 +151,16 @@ def gradient_penalty(
     gradient also carries a small part from the others (as in ProGAN); in eval mode they are independent.
 
     Args:
-        discriminator: callable ``(images, stage, fade_alpha, labels=...) -> (score [B], logits [B, n_classes])``.
+        discriminator: callable ``(images, stage, fade_alpha, labels=...) -> (score [B], logits [B, n_classes])``
+            (with ``twin``: ``twin=True`` too, and the twin logits third).
         real: ``[B, C, s, s]`` real images.
         fake: ``[B, C, s, s]`` generated images (detached here).
         stage, fade_alpha: as for the critic.
         rng: optional generator for the interpolation weights, on the device of ``real``.
         labels: ``[B]`` classes of the pairs, for a projection critic's score (others ignore them).
+        twin: also run a ``tac`` critic's twin head, and ignore its logits: the penalty's is the last forward
+            before ``backward``, and DDP (``find_unused_parameters``) takes a head missing from the last
+            forward's outputs for unused, although an earlier forward of the step trained it.
 
     Returns:
         Scalar tensor.
@@ -167,7 +172,8 @@ def gradient_penalty(
     )
     mixed = interpolation_weight * real.detach() + (1 - interpolation_weight) * fake.detach()
     mixed.requires_grad_(True)
-    score, _ = discriminator(mixed, stage, fade_alpha, labels=labels)
+    asked = {"twin": True} if twin else {}  # a critic without a twin head need not take the argument
+    score, *_ = discriminator(mixed, stage, fade_alpha, labels=labels, **asked)
     (gradient,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
     return (gradient.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
@@ -245,7 +251,8 @@ def critic_loss(
         terms["twin_fake"] = F.cross_entropy(twin_logits[0], labels, label_smoothing=smoothing)
         loss = loss + weights.class_fake * terms["twin_fake"]
     if critic_step % gradient_penalty_interval == 0:
-        terms["gradient_penalty"] = gradient_penalty(discriminator, real, fake, stage, fade_alpha, rng, labels)
+        terms["gradient_penalty"] = gradient_penalty(discriminator, real, fake, stage, fade_alpha, rng, labels,
+                                                      twin=conditioning == TAC)
         loss = loss + gradient_penalty_interval * weights.gradient_penalty * terms["gradient_penalty"]
     return loss, _detached(loss, terms)
 
@@ -274,7 +281,8 @@ def generator_loss(
         fake: ``[B, C, s, s]`` generated images, still attached to the generator's graph.
         labels: ``[B]`` int64 classes the images were generated for.
         stage, fade_alpha: as for the critic.
-        weights: term weights (only ``class_generator`` is used).
+        weights: term weights: ``class_generator`` and the ``mode_seeking`` options (the critic's weights and
+            ``class_label_smoothing`` are not used).
         conditioning: one of :data:`CONDITIONINGS`, the critic's.
         augment: applied to ``fake`` before the critic sees it (differentiable, so G gets its gradient through
             it); None: no augmentation.

@@ -2,7 +2,8 @@
 
 Every training run gets its own folder (``runs/<5-digit id>-<profile>-<mode>/``)::
 
-    options.json            resolved options (the whole KitConfig) and the run's inputs
+    options.json            resolved options (the whole KitConfig) and the run's inputs, of the latest
+                            attempt (a resume may add stages); the earlier attempts' under "earlier"
     log.txt                 what was printed, with times
     stats.jsonl             one JSON object per epoch
     selection.json          the selected epoch of each stage (validation runs)
@@ -34,7 +35,6 @@ it out, :meth:`RunFolder.selected_epochs` gives it 0, and the run is complete on
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -45,8 +45,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .atomic import atomic_path, write_json
+from .atomic import atomic_path, non_finite_as_null, write_json
 from .errors import InputError
+from .paths import resolve
 
 OPTIONS_FILE = "options.json"
 LOG_FILE = "log.txt"
@@ -133,6 +134,13 @@ class RunFolder:
             return cls.of_checkpoint(resume)
         return cls.create(root, description)
 
+    @classmethod
+    def of_selection(cls, source: str | Path) -> RunFolder:
+        """The validation run that ``train.selection_from`` names: its folder, or a file in it (a relative path
+        is relative to the repository root, as every path option: :func:`pacgan_lite.paths.resolve`)."""
+        path = resolve(source)
+        return cls(path if path.is_dir() else path.parent)
+
     @staticmethod
     def newest_complete(root: str | Path, profile: str, final_mode: bool | None = None) -> RunFolder | None:
         """The newest complete run of ``profile`` under ``root`` (folders named ``<id>-<profile>-<mode>``); with
@@ -177,7 +185,8 @@ class RunFolder:
 
     def options(self) -> dict:
         """``options.json``: ``config`` (the resolved options), the data folders, the architecture, the
-        epochs per stage and the versions.
+        epochs per stage and the versions, of the latest attempt; ``earlier``: those of the attempts before it
+        (a resume's may plan more stages), oldest first.
 
         Raises:
             InputError: the folder has no options.json (not a run folder, or training never started).
@@ -281,15 +290,15 @@ class RunFolder:
     def final_runs(self) -> list[RunFolder]:
         """The final-mode runs beside this (validation) run whose ``train.selection_from`` names it, newest
         first: the runs that retrained its selected epochs on train + validation."""
-        found = []
-        for path in sorted(self.path.parent.glob("[0-9][0-9][0-9][0-9][0-9]-*"), reverse=True):
-            run = RunFolder(path)
-            if path == self.path or not run.file(OPTIONS_FILE).is_file():
-                continue
-            train = run.config()["train"]
-            if train["final_mode"] and train["selection_from"] and Path(train["selection_from"]).resolve() == self.path.resolve():
-                found.append(run)
-        return found
+        runs = [RunFolder(path) for path in sorted(self.path.parent.glob("[0-9][0-9][0-9][0-9][0-9]-*"), reverse=True)
+                if path != self.path]
+        return [run for run in runs if run.file(OPTIONS_FILE).is_file() and run.is_final_run_of(self)]
+
+    def is_final_run_of(self, validation: RunFolder) -> bool:
+        """Whether this is a final-mode run whose ``train.selection_from`` names ``validation``."""
+        train = self.config()["train"]
+        return bool(train["final_mode"] and train["selection_from"]) and (
+            RunFolder.of_selection(train["selection_from"]).path.resolve() == validation.path.resolve())
 
     def failure(self) -> dict | None:
         path = self.file(FAILURE_FILE)
@@ -317,24 +326,39 @@ class RunFolder:
 
     # ---------------------------------------------------------------------------------------- writing
 
-    def write_options(self, options: dict) -> bool:
-        """Write ``options.json`` unless the run already has one (a resume keeps the first); returns
-        whether it was written."""
-        if self.file(OPTIONS_FILE).is_file():
-            return False
-        write_json(self.file(OPTIONS_FILE), options)
-        return True
+    def write_options(self, options: dict) -> None:
+        """Write ``options.json``: the options of the attempt that trains now. A resume may plan stages the
+        earlier attempts did not (its check keeps the begun ones), and the file must say how many the run has;
+        the earlier attempts' options stay under ``earlier``, oldest first."""
+        path = self.file(OPTIONS_FILE)
+        earlier = []
+        if path.is_file():
+            previous = json.loads(path.read_text())
+            earlier = [*previous.pop("earlier", []), previous]
+        write_json(path, {**options, "earlier": earlier})
 
     def append_log(self, line: str) -> None:
         with open(self.file(LOG_FILE), "a") as file:
             file.write(line + "\n")
 
     def append_stats(self, record: dict) -> None:
-        """One epoch's record as a line of ``stats.jsonl`` (non-finite numbers as null)."""
-        clean = {key: (None if isinstance(value, float) and not math.isfinite(value) else value)
-                 for key, value in record.items()}
+        """One epoch's record as a line of ``stats.jsonl`` (non-finite numbers as null, in lists too)."""
         with open(self.file(STATS_FILE), "a") as file:
-            file.write(json.dumps(clean) + "\n")
+            file.write(json.dumps(non_finite_as_null(record), allow_nan=False) + "\n")
+
+    def keep_stats_until(self, stage: int, epoch: int) -> None:
+        """Keep the rows of ``stats.jsonl`` up to epoch ``epoch`` (1-based; 0: none) of stage ``stage`` and
+        rewrite it atomically: training that starts there trains the later epochs again and appends their rows
+        anew. A line that does not parse, torn by a crash while it was written, goes too."""
+        path = self.file(STATS_FILE)
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines
+                if (row := _parsed(line)) is not None and (row["stage"], row["epoch"]) <= (stage, epoch)]
+        if len(kept) < len(lines):
+            with atomic_path(path) as tmp:
+                tmp.write_text("".join(f"{line}\n" for line in kept))
 
     def write_selections(self, records: list[dict]) -> None:
         write_json(self.file(SELECTION_FILE), {"stages": records})
@@ -375,6 +399,14 @@ class RunLog:
     def stats(self, record: dict) -> None:
         if self.run is not None:
             self.run.append_stats(record)
+
+
+def _parsed(line: str) -> dict | None:
+    """A ``stats.jsonl`` line's record, None for a line that does not parse."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
 
 
 def save_image_grid(images: torch.Tensor, rows: int, path: str | Path) -> Path:

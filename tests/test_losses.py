@@ -540,6 +540,22 @@ def test_gradient_penalty_of_a_linear_critic(gain, expected):
     assert penalty.item() == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize(("conditioning", "twin"), [("acgan", False), ("tac", True)])
+def test_the_penalty_forward_returns_every_head_the_critic_step_trains(setup, conditioning, twin):
+    # It is the last forward before backward, whose outputs tell DDP which parameters are used; the twin
+    # logits it adds are ignored, so the penalty is the same number.
+    _, _, real, labels, fake = setup
+    D = Discriminator(base_channels=16, channel_factors=(1, 1, 1 / 2, 1 / 4), conditioning=conditioning)
+    asked = []
+    D.register_forward_pre_hook(lambda _module, _args, kwargs: asked.append(kwargs.get("twin", False)),
+                                with_kwargs=True)
+    critic_loss(D, real, fake, labels, STAGE, FADE_ALPHA, conditioning=conditioning)
+    assert asked[-1] == twin
+    with_twin, without = (gradient_penalty(D, real, fake, STAGE, FADE_ALPHA, torch.Generator().manual_seed(5),
+                                           labels, twin=asks) for asks in (twin, False))
+    assert torch.equal(with_twin, without)
+
+
 def test_gradient_penalty_rejects_mismatched_shapes(setup):
     _, D, real, _, fake = setup
     with pytest.raises(ValueError, match="same shape"):

@@ -13,6 +13,7 @@ from training_helpers import make_prepared, tiny_config
 from pacgan_lite.checkpoint import load_checkpoint
 from pacgan_lite.run_folder import COMPLETE, FAILED, INCOMPLETE, RunFolder, save_image_grid
 from pacgan_lite.training import TrainingDiverged, train
+from pacgan_lite.utility.critic import ensure_final_run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -118,6 +119,68 @@ def test_stats_number_epochs_across_stages(tmp_path):
     stats = run.stats()
     assert stats["epoch_index"].tolist() == [1, 2, 3, 4, 5]
     assert np.isnan(stats["critic_loss"].iloc[-1])  # written as null, read back as missing
+
+
+def _strict(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+@pytest.mark.parametrize(("value", "read_back"), [
+    (1.5, 1.5),
+    (float("nan"), None),
+    ([float("nan"), 0.5], [None, 0.5]),  # as val_effect_real of a class without a measurable effect
+    ({"per_class": [float("-inf")]}, {"per_class": [None]}),
+])
+def test_stats_lines_are_json_with_non_finite_numbers_as_null(tmp_path, value, read_back):
+    run = RunFolder(tmp_path)
+    run.append_stats({"stage": 0, "epoch": 1, "value": value})
+    assert json.loads(run.file("stats.jsonl").read_text(), parse_constant=_strict)["value"] == read_back
+
+
+STATS_ROWS = [(0, 1), (0, 2), (1, 1), (1, 2)]
+
+
+@pytest.mark.parametrize(("stage", "epoch", "kept"), [
+    (1, 1, STATS_ROWS[:3]),  # the latest checkpoint of stage 1, epoch 1
+    (1, 0, STATS_ROWS[:2]),  # stage 0's best: stage 1 starts again
+    (2, 0, STATS_ROWS),
+    (0, 0, []),  # a new start
+])
+def test_training_that_starts_again_keeps_the_stats_rows_up_to_its_start(tmp_path, stage, epoch, kept):
+    run = RunFolder(tmp_path)
+    for row_stage, row_epoch in STATS_ROWS:
+        run.append_stats({"stage": row_stage, "epoch": row_epoch, "critic_loss": 1.0})
+    with open(run.file("stats.jsonl"), "a") as file:
+        file.write('{"stage": 1, "ep')  # torn by a crash while it was written
+    run.keep_stats_until(stage, epoch)
+    assert [(row["stage"], row["epoch"]) for row in run.stats().to_dict("records")] == kept
+
+
+def _run_folder(path, train: dict) -> RunFolder:
+    """A complete one-stage run folder with ``train`` options, without training."""
+    path.mkdir(parents=True)
+    (path / "options.json").write_text(json.dumps({"config": {"profile": "smoke", "train": train},
+                                                   "epochs_per_stage": [2]}))
+    (path / "stage0-best.pt").touch()
+    return RunFolder(path)
+
+
+@pytest.mark.parametrize("selection_from", [
+    "runs/00000-smoke-val", "runs/00000-smoke-val/selection.json", "{root}/runs/00000-smoke-val"])
+def test_a_final_run_is_found_by_its_selection_from_relative_to_the_repository_root(tmp_path, monkeypatch,
+                                                                                    selection_from):
+    root = tmp_path / "root"
+    monkeypatch.setenv("PACGAN_LITE_ROOT", str(root))
+    monkeypatch.chdir(tmp_path)  # not the root: a relative path read from here would name another folder
+    validation = _run_folder(root / "runs" / "00000-smoke-val", {"final_mode": False, "selection_from": None})
+    (validation.path / "selection.json").write_text(json.dumps({"stages": [{"stage": 0, "selected_epoch": 1,
+                                                                            "epochs": 2}]}))
+    final = _run_folder(root / "runs" / "00001-smoke-final",
+                        {"final_mode": True, "selection_from": selection_from.format(root=root)})
+    _run_folder(root / "runs" / "00002-smoke-final", {"final_mode": True, "selection_from": "runs/another"})
+    assert [run.path for run in validation.final_runs()] == [final.path]
+    run, how = ensure_final_run(validation, final.path)
+    assert (run.path, how) == (final.path, "given")
 
 
 def test_sample_grid_puts_anterior_up(tmp_path):

@@ -155,6 +155,9 @@ def _record(stage: int, selected: int, epochs: int = 2) -> dict:
     ([_record(2, 1)], (0, 0, 2), [0, 0, 1]),
     ([_record(1, 2), _record(2, 1)], (0, 2, 2), [0, 2, 1]),
     ([_record(2, 1)], None, [0, 0, 1]),
+    # a final run of fewer stages than the validation run: only the stages both have must agree
+    ([_record(0, 2), _record(1, 1), _record(2, 2, epochs=9)], (2, 2), [2, 1, 2]),
+    ([_record(1, 2), _record(2, 1)], (0,), [0, 2, 1]),
 ])
 def test_selected_epochs_read_a_skipped_leading_stage_as_0(tmp_path, records, planned, expected):
     (tmp_path / "selection.json").write_text(json.dumps({"stages": records}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pandas as pd
 import pytest
 import torch
 from conftest import fake_images, fake_labels
@@ -14,9 +15,9 @@ from pacgan_lite import sampling as sampling_module
 from pacgan_lite.checkpoint import load_checkpoint
 from pacgan_lite.cli import main
 from pacgan_lite.data import write_dataset
-from pacgan_lite.errors import ConfigError, InputError
+from pacgan_lite.errors import ConfigError, DataError, InputError
 from pacgan_lite.inference import load_model, model_for_size
-from pacgan_lite.run_folder import COMPLETE, RunFolder
+from pacgan_lite.run_folder import COMPLETE, INCOMPLETE, RunFolder
 from pacgan_lite.training import TrainingDiverged, train
 from pacgan_lite.training import loop as loop_module
 from pacgan_lite.training import selection as selection_module
@@ -103,6 +104,48 @@ def test_resume_is_exact_with_the_levers(prepared, tmp_path, levers):
                         ("mode_seeking_real", "train__loss__mode_seeking_up_to_real")):
         logged = [f"generator_{term}" in r for r in _stats(tmp_path / "whole")]
         assert all(logged) if lever in levers else not any(logged)
+
+
+@pytest.mark.parametrize("resume_from", ["latest.pt", "stage0-best.pt"])
+def test_a_resume_leaves_one_stats_row_per_epoch(full_run, prepared, tmp_path, resume_from):
+    # The periodic checkpoint every 2 epochs misses the stop after stage 1's first epoch, so the stop saves
+    # it; a resume from an earlier checkpoint trains the epochs after it again, and their rows are written anew.
+    config = tiny_config(train__checkpoint_every_epochs=2)
+    train(config, prepared / "train", run_dir=tmp_path / "run", max_epochs=3, echo=False)
+    position = load_checkpoint(tmp_path / "run" / "latest.pt")["position"]
+    assert (position["stage"], position["epoch"]) == (1, 1)
+    resumed = train(config, prepared / "train", resume=tmp_path / "run" / resume_from, echo=False)
+    for mine, reference in zip(_weights(resumed.generator, resumed.discriminator),
+                               _weights(full_run.generator, full_run.discriminator), strict=True):
+        assert torch.equal(mine, reference)
+    mine, reference = ([(r["stage"], r["epoch"], r["critic_loss"]) for r in _stats(run_dir)]
+                       for run_dir in (tmp_path / "run", full_run.run_dir))
+    assert mine == reference
+
+
+def test_a_run_continued_in_place_to_more_stages_reads_as_the_longer_run(prepared, tmp_path):
+    run = RunFolder(tmp_path / "run")
+    train(tiny_config(train__stages=2, train__validate=False), prepared / "train", run_dir=run.path, echo=False)
+    assert run.status().state == COMPLETE
+    trainer = loop_module.Trainer(tiny_config(train__validate=False), prepared / "train", resume=run.checkpoint(1),
+                                  echo=False)
+    options = run.options()
+    assert options["epochs_per_stage"] == [2, 2, 2] and options["resume"] == str(run.checkpoint(1))
+    assert [(earlier["epochs_per_stage"], earlier["resume"]) for earlier in options["earlier"]] == [([2, 2], None)]
+    status = run.status()
+    assert status.state == INCOMPLETE and status.reason.endswith("of 3 stages")
+    trainer.run()
+    assert run.status().reason == "all 3 stages finished" and run.final_checkpoint() == run.checkpoint(2)
+
+
+def test_a_training_split_without_rows_is_named_with_its_fix(tmp_path):
+    prepared = make_prepared(tmp_path)
+    labels = pd.read_csv(prepared / "train" / "labels.csv")
+    labels["Split"] = labels["Split"].replace({"train": "Train"})
+    labels.to_csv(prepared / "train" / "labels.csv", index=False)
+    with pytest.raises(DataError, match=r"labels\.csv: Split: no 'train' rows to train on\. Fix: mark the training "
+                                        r"rows Split = train"):
+        train(tiny_config(), prepared / "train", run_dir=tmp_path / "run", echo=False)
 
 
 def test_resume_takes_the_learning_rate_of_the_options_and_refuses_a_changed_schedule(prepared, tmp_path):

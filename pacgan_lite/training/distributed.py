@@ -7,7 +7,9 @@ identical weights (DDP copies rank 0's weights to the others when it wraps them)
 * ``find_unused_parameters=True``: at stage s the layers of later stages get no gradient.
 * The critic step runs the wrapped D three times (real, fake, the gradient-penalty mix) before one
   ``backward``; the penalty's ``autograd.grad`` is taken with respect to the images only, so DDP's
-  gradient hooks fire once, in that ``backward``.
+  gradient hooks fire once, in that ``backward``. DDP finds the unused parameters from the outputs of the
+  last forward, the penalty's, so that forward returns every head the step trains (a ``tac`` critic's twin
+  head too, its logits ignored).
 * The generator step runs the *unwrapped* D (frozen), so no reduction waits for D's gradients.
 * The critic's minibatch-stddev feature is computed per rank, over that rank's part of the batch (as
   with one GPU per chunk in the reference); buffers are not synchronized in the forward pass, so each rank keeps its running value,

@@ -98,8 +98,8 @@ def train(config: KitConfig, train_folder: str | Path, *, test_folder: str | Pat
         resume: a checkpoint to continue from exactly (the latest one, a stage's best, ...).
         stages: stop after this many stages (default ``config.train.stages``): the notebooks train one
             stage per cell with ``resume=...`` and ``stages=k``.
-        max_epochs: stop after this many epochs in this call (a clean interruption; the latest checkpoint
-            holds the state when ``train.checkpoint_every_epochs`` is 1).
+        max_epochs: stop after this many epochs in this call (a clean interruption: the latest checkpoint
+            holds the state where it stopped).
         echo: print the log lines too.
     """
     trainer = Trainer(config, Path(train_folder), test_folder=test_folder, run_dir=run_dir, resume=resume,
@@ -160,6 +160,8 @@ class Trainer:
                     if self.dist.is_main else None)
         self.log = RunLog(self.folder, echo)
         self._write_options(resume)
+        if self.folder is not None:  # the epochs after the starting point are trained again, their rows anew
+            self.folder.keep_stats_until(self.stage, self.epoch)
 
     # ----------------------------------------------------------------------------------------- driving
 
@@ -195,6 +197,8 @@ class Trainer:
                       disable=not (self.options.progress and self.dist.is_main)) as bar:
                 while self.epoch < stage_epochs:
                     if max_epochs is not None and epochs_run >= max_epochs:
+                        if self.epoch % self.options.checkpoint_every_epochs:  # a resume continues from here
+                            self._save("latest", self._sampling_point_now())
                         return self._result()
                     self._train_epoch(bar)
                     epochs_run += 1
@@ -210,6 +214,11 @@ class Trainer:
         size = resolution(self.stage)
         train_splits = ("train", "val") if self.options.final_mode else ("train",)
         images, self.train_labels = setup.load_split(self.train_folder, size, train_splits)
+        if len(self.train_labels) == 0:
+            raise DataError(self.train_folder / "labels.csv", "Split",
+                            f"no {' or '.join(repr(split) for split in train_splits)} rows to train on",
+                            "mark the training rows Split = train (lower case), or prepare the data again "
+                            "(pacgan-lite prepare)")
         self.train_images = images.to(self.device, memory_format=self.precision.memory_format)
         self.train_labels = self.train_labels.to(self.device)
         if self.validating:
@@ -425,18 +434,17 @@ class Trainer:
                          f"({self.images_seen} images seen in the stage)")
         if self.folder is None:
             return
-        written = self.folder.write_options({
+        self.folder.write_options({
             "config": self.config.to_dict(), "train_folder": str(self.train_folder),
             "test_folder": None if self.test_folder is None else str(self.test_folder),
             "resume": None if resume is None else str(resume), "architecture": self.arch,
             "class_names": self.class_names, "device": str(self.device), "world_size": self.dist.world_size,
             "autocast": str(self.precision.autocast_dtype), "epochs_per_stage": self.stage_epochs[: self.schedule.n_stages],
             "pacgan_lite_version": __version__, "torch_version": torch.__version__})
-        if written:
-            first = self.schedule.first_trained_stage
-            skipped = f", stages {list(range(first))} skipped (0 epochs)" if first else ""
-            self.log.log(f"run folder {self.folder.path}; {self.schedule.n_stages} stages{skipped} on {self.device} "
-                         f"(world size {self.dist.world_size})")
+        first = self.schedule.first_trained_stage
+        skipped = f", stages {list(range(first))} skipped (0 epochs)" if first else ""
+        self.log.log(f"run folder {self.folder.path}; {self.schedule.n_stages} stages{skipped} on {self.device} "
+                     f"(world size {self.dist.world_size})")
 
 
 def _plain(value):

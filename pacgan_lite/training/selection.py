@@ -151,9 +151,9 @@ def selected_epochs(source: str | Path, planned: Sequence[int] | None = None) ->
     a leading stage the run skipped (0 epochs, no record), which a final run skips too.
 
     ``planned``: the epochs per stage of the final run's schedule; the validation run must have had the
-    same, or its selected epochs would fall at other points of the fade-in."""
-    source = Path(source)
-    run = RunFolder(source if source.is_dir() else source.parent)
+    same in the stages both have (a final run may train fewer), or its selected epochs would fall at other
+    points of the fade-in."""
+    run = RunFolder.of_selection(source)
     path = run.file(SELECTION_FILE)
     records = run.selections()
     if not records:
@@ -167,9 +167,11 @@ def selected_epochs(source: str | Path, planned: Sequence[int] | None = None) ->
     epochs = [0] * skipped + [int(record["selected_epoch"]) for record in records]
     if planned is not None:
         ran = [0] * skipped + [int(record["epochs"]) for record in records]
-        if ran != list(planned)[: len(ran)]:
-            raise ConfigError(path, "epochs", f"the validation run's stages had {ran} epochs, train.epochs_per_stage "
-                              f"says {list(planned)[: len(ran)]}: the fade-in would not match the selected epochs",
+        common = min(len(ran), len(planned))
+        if ran[:common] != list(planned)[:common]:
+            raise ConfigError(path, "epochs", f"the validation run's stages had {ran[:common]} epochs, "
+                              f"train.epochs_per_stage says {list(planned)[:common]}: the fade-in would not match "
+                              "the selected epochs",
                               "use the validation run's train.epochs_per_stage in final mode")
     trained = epochs[skipped:]
     if any(epoch < 1 for epoch in trained):

@@ -53,8 +53,8 @@ def ensure_final_run(validation: RunFolder, final_run: str | Path | None = None)
                          "give the validation run as --run and this one as --final-run")
     if final_run is not None:
         run = RunFolder(final_run)
-        selected_from = run.config()["train"]["selection_from"]
-        if not run.is_final_mode or Path(selected_from or "").resolve() != validation.path.resolve():
+        if not run.is_final_run_of(validation):
+            selected_from = run.config()["train"]["selection_from"]
             raise InputError(run.file(OPTIONS_FILE), "train.selection_from", f"is not a final run of {validation.path} "
                              f"(final_mode {run.is_final_mode}, selection_from {selected_from})",
                              f"give a run trained with train.final_mode=true train.selection_from={validation.path}")
