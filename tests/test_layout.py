@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import nibabel as nib
@@ -101,6 +102,15 @@ def _write_text(name, text):
     return apply
 
 
+def _uncompress(size, keep_compressed):
+    def apply(folder):
+        path = folder / nifti_name(size)
+        (folder / path.stem).write_bytes(gzip.decompress(path.read_bytes()))  # Real8x8.nii
+        if not keep_compressed:
+            path.unlink()
+    return apply
+
+
 def _nan_image(data):
     data[0, 0, 0, 3] = np.nan
     return data
@@ -126,6 +136,8 @@ BAD_INPUTS = [
     ("size disagrees with name", _edit_nifti(8, lambda d: np.zeros((16, 16, 1, 16), np.float32)), "images are 16x16 but the file name says 8x8"),
     ("N disagrees across levels", _edit_nifti(8, lambda d: d[..., :10]), "Real8x8.nii.gz: shape: 10 images with 1 channels, but Real4x4.nii.gz has 16"),
     ("five channels", _edit_nifti(4, lambda d: np.repeat(d, 5, axis=2)), "C = 5 channels"),
+    ("uncompressed level", _uncompress(8, keep_compressed=False), "Real8x8.nii: (file): is not compressed"),
+    ("uncompressed copy of a level", _uncompress(8, keep_compressed=True), "Real8x8.nii: (file): lies beside Real8x8.nii.gz"),
     ("corrupt NIfTI", _write_text(nifti_name(16), "not a nifti"), "Real16x16.nii.gz: (file): cannot be read as NIfTI"),
     ("no labels file", lambda f: (f / "labels.csv").unlink(), "labels.csv: (file): not found"),
     ("bad class names", _write_text("dataset.json", json.dumps({"class_names": ["CN"]})), "dataset.json: class_names: needs at least two"),

@@ -61,6 +61,58 @@ def test_prepare_reuses_its_output_until_options_change(source, tmp_path):
     assert (out / "prepare.json").stat().st_mtime_ns != written
 
 
+def _more_images(folder):
+    labels = fake_labels(n_subjects=50, sessions=2)
+    write_dataset(folder, fake_images(len(labels)), labels, ["CN", "AD"], overwrite=True)
+
+
+def _labels_swapped(folder):
+    labels = pd.read_csv(folder / "labels.csv")
+    labels.assign(Label=1 - labels["Label"]).to_csv(folder / "labels.csv", index=False)
+
+
+@pytest.mark.parametrize("change", [_more_images, _labels_swapped], ids=["images rebuilt", "labels edited"])
+def test_prepare_writes_again_when_the_source_changes_in_place(source, tmp_path, change):
+    out = tmp_path / "prepared"
+    prepare(_config(source), out=out)
+    change(source)
+    prepared = prepare(_config(source), out=out)
+    on_disk = pd.concat([pd.read_csv(prepared.train / "labels.csv"), pd.read_csv(prepared.test / "labels.csv")])
+    expected = prepared.labels[["ID", "Label"]].rename(columns={"ID": "Source_ID"})
+    pd.testing.assert_frame_equal(on_disk[["Source_ID", "Label"]].sort_values("Source_ID").reset_index(drop=True),
+                                  expected.sort_values("Source_ID").reset_index(drop=True))
+
+
+def test_preparing_without_matching_removes_the_matching_tables(source, tmp_path):
+    out = tmp_path / "prepared"
+    prepare(_config(source), out=out)
+    assert (out / "balance.csv").is_file() and (out / "pairs.csv").is_file()
+    prepare(_config(source, **{"matching.enabled": False}), out=out)
+    assert not (out / "balance.csv").exists() and not (out / "pairs.csv").exists()
+
+
+def test_a_failed_rewrite_leaves_no_record_that_vouches_for_the_folder(source, tmp_path, monkeypatch):
+    import pacgan_lite.data.prepare as prepare_module
+
+    out = tmp_path / "prepared"
+    prepare(_config(source), out=out)
+    real_write_levels = prepare_module.write_levels
+
+    def fail_on_test(folder, *args, **kwargs):
+        if folder.name == "test":
+            raise OSError("disk full")
+        return real_write_levels(folder, *args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "write_levels", fail_on_test)
+    with pytest.raises(OSError, match="disk full"):
+        prepare(_config(source, **{"split.seed": 3}), out=out)  # train/ is new, test/ still the old one
+    assert not (out / "prepare.json").exists()
+    monkeypatch.undo()
+    prepared = prepare(_config(source, **{"split.seed": 3}), out=out)
+    assert pd.read_csv(prepared.test / "labels.csv")["Source_ID"].tolist() == \
+        prepared.labels.loc[prepared.labels["Split"] == "test", "ID"].tolist()
+
+
 def test_without_matching_every_image_is_kept(source, tmp_path):
     prepared = prepare(_config(source, **{"matching.enabled": False}), out=tmp_path / "prepared")
     assert prepared.matching is None

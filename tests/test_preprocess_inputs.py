@@ -19,6 +19,11 @@ GOOD_ROWS = [
     {"Image Data ID": "I102", "Subject": "002_S_0102", "Group": "AD", "Sex": "M", "Age": "71", "Visit": "1"},
 ]
 
+SIMPLE_ROWS = [
+    {"file": "ADNI_002_S_0101_MR_MPRAGE_br_raw_I101.nii.gz", "subject": "002_S_0101", "label": "CN", "age": "74.5", "sex": "F"},
+    {"file": "ADNI_002_S_0102_MR_MPRAGE_br_raw_I102.nii.gz", "subject": "002_S_0102", "label": "AD", "age": "71", "sex": "M"},
+]
+
 
 def _volume(path, shape=(8, 8, 8)):
     nib.save(nib.Nifti1Image(np.random.default_rng(0).random(shape, dtype=np.float32), np.eye(4)), path)
@@ -67,6 +72,8 @@ def _edit(**changes):
          "re-export the volume from DICOM"),
         (GOOD_ROWS, None, _second_copy, "I101.nii", "Image Data ID", "I101 is also in the name of",
          "keep one file per image ID"),
+        (SIMPLE_ROWS, None, _second_copy, "I101.nii", "file", "names this file and ADNI_002_S_0101_MR_MPRAGE_br_raw_I101.nii.gz",
+         "keep one file per row"),
         (GOOD_ROWS, None, _extra_volume, "I999.nii.gz", "(metadata row)", "no row of meta.csv names this volume",
          "add a row for it"),
         (GOOD_ROWS + [{**GOOD_ROWS[0], "Image Data ID": "I555"}], None, None, "meta.csv", "Image Data ID",
@@ -81,7 +88,7 @@ def _edit(**changes):
         (GOOD_ROWS, ["Image Data ID", "Subject", "Group", "Age"], None, "meta.csv", "Sex",
          "required column is missing", "export the ADNI collection CSV"),
     ],
-    ids=["unreadable", "4d", "no-orientation", "two-files-one-id", "volume-without-row", "row-without-volume", "duplicate-id", "unknown-group",
+    ids=["unreadable", "4d", "no-orientation", "two-files-one-id", "two-files-one-row", "volume-without-row", "row-without-volume", "duplicate-id", "unknown-group",
          "missing-age", "age-out-of-range", "missing-sex", "missing-subject", "missing-column"],
 )
 def test_bad_input_names_file_field_and_fix(tmp_path, rows, columns, damage, file, field, problem, fix):

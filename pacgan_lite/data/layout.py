@@ -248,7 +248,8 @@ def check_images(images: np.ndarray, path: str | Path | None, size: int | None =
 
 
 def available_sizes(folder: str | Path) -> tuple[int, ...]:
-    """Resolutions for which a ``Real{s}x{s}.nii(.gz)`` file exists, ascending."""
+    """Resolutions for which a ``Real{s}x{s}.nii(.gz)`` file exists, ascending. Uncompressed files count, so
+    that reading their level says to compress them (:func:`_level_path`)."""
     sizes = []
     for path in Path(folder).iterdir():
         match = _NIFTI_NAME.match(path.name)
@@ -257,10 +258,24 @@ def available_sizes(folder: str | Path) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
+def _level_path(folder: str | Path, size: int) -> Path:
+    """The file of one level, ``Real{s}x{s}.nii.gz``. The layout, the reference PACGAN and every reader use the
+    compressed name only, so an uncompressed ``Real{s}x{s}.nii`` is refused by name rather than skipped."""
+    path = Path(folder) / nifti_name(size)
+    plain = path.with_suffix("")
+    if plain.is_file() and path.is_file():
+        raise DataError(plain, "(file)", f"lies beside {path.name}, which is the file the kit reads",
+                        f"delete {plain.name}, or compress it over the other (gzip -f {plain.name})")
+    if plain.is_file():
+        raise DataError(plain, "(file)", f"is not compressed; the data layout names this level {path.name}",
+                        f"compress it (gzip {plain.name})")
+    return path
+
+
 def load_level(folder: str | Path, size: int) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
     """One checked level: images ``[W, H, C, N]``, labels (sorted by ID) and class names."""
     folder = Path(folder)
-    images = read_nifti(folder / nifti_name(size), size)
+    images = read_nifti(_level_path(folder, size), size)
     labels = read_labels(folder, n_images=images.shape[3])
     return images, labels, class_names_for(folder, labels)
 
@@ -280,7 +295,7 @@ def check_dataset(folder: str | Path, sizes: tuple[int, ...] | None = None) -> D
                         "write one NIfTI per resolution, e.g. Real4x4.nii.gz ... Real256x256.nii.gz")
     reference_shape = None
     for size in sizes:
-        images = read_nifti(folder / nifti_name(size), size)
+        images = read_nifti(_level_path(folder, size), size)
         n_and_c = (images.shape[3], images.shape[2])
         if reference_shape is None:
             reference_shape = (size, n_and_c)

@@ -7,7 +7,7 @@ The result is a folder like the reference's ``ADNI_train`` / ``ADNI_test``::
     <prepared>/split.csv, balance.csv, pairs.csv, prepare.json
 
 Matching and the split are cheap and deterministic, so they are always recomputed; the folders are written
-only when missing or made with other options.
+only when missing, made with other options or made from other source data.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..atomic import write_json
+from ..atomic import atomic_path, write_json
 from ..config import KitConfig
 from ..errors import DataError
 from ..paths import data_root, resolve
 from .embedded import TRUTH_FILE, ensure_cohort
 from .layout import (
     LABELS_FILE,
+    METADATA_FILE,
+    RESOLUTIONS,
     DatasetInfo,
     check_dataset,
     nifti_name,
@@ -74,9 +76,25 @@ def _options_key(config: KitConfig, source: Path) -> dict:
             "split": dataclasses.asdict(config.split)}
 
 
+def _source_fingerprint(folder: Path) -> str:
+    """A hash of the contents of the files ``prepare`` reads from the source, so a data set rebuilt in place
+    is prepared again. Hashing costs a fraction of the check that reads every level anyway."""
+    digest = hashlib.sha1()
+    for name in (*(nifti_name(size) for size in RESOLUTIONS), LABELS_FILE, METADATA_FILE, TRUTH_FILE):
+        path = folder / name
+        if path.is_file():
+            with path.open("rb") as fh:
+                digest.update(f"{name}:{hashlib.file_digest(fh, 'sha1').hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
 def prepare(config: KitConfig, out: str | Path | None = None) -> PreparedData:
     """Match, split and write ``train/`` and ``test/`` for ``config`` (see the module docstring)."""
-    source = check_dataset(source_folder(config))
+    source_dir = source_folder(config)
+    # Taken before the source is read: if it changes meanwhile, the record names the older data and the
+    # next prepare writes the folder again.
+    fingerprint = _source_fingerprint(source_dir)
+    source = check_dataset(source_dir)
     try:
         labels, matching = _match_and_split(source.labels, config)
     except DataError as err:
@@ -84,11 +102,14 @@ def prepare(config: KitConfig, out: str | Path | None = None) -> PreparedData:
             raise
         raise DataError(source.folder / LABELS_FILE, err.field, err.problem, err.fix) from err
     options = _options_key(config, source.folder)
+    # The folder name leaves the fingerprint out, so changed source data replace their prepared folder
+    # instead of piling up copies.
     digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
     folder = Path(out) if out else data_root(config.data.root) / "prepared" / f"{source.folder.name}-{digest}"
-    record = folder / PREPARE_FILE
-    if not (record.is_file() and json.loads(record.read_text()).get("options") == options):
-        _write_prepared(folder, source, labels, matching, options)
+    record_path = folder / PREPARE_FILE
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    if record.get("options") != options or record.get("source_fingerprint") != fingerprint:
+        _write_prepared(folder, source, labels, matching, options, fingerprint)
     return PreparedData(source, folder, labels, split_summary(labels, labels["Split"], source.class_names), matching)
 
 
@@ -103,7 +124,10 @@ def _match_and_split(labels: pd.DataFrame, config: KitConfig) -> tuple[pd.DataFr
 
 
 def _write_prepared(folder: Path, source: DatasetInfo, labels: pd.DataFrame, matching: MatchResult | None,
-                    options: dict) -> None:
+                    options: dict, fingerprint: str) -> None:
+    """Write the folder in place (``out`` may hold other files, so it is not replaced as a whole). The record
+    goes first and comes back last, so a folder left half-rewritten by a crash is never taken as complete."""
+    (folder / PREPARE_FILE).unlink(missing_ok=True)
     levels = {size: read_nifti(source.folder / nifti_name(size), size) for size in source.sizes}
     truth_path = source.folder / TRUTH_FILE
     truth = pd.read_csv(truth_path) if truth_path.is_file() else None
@@ -119,9 +143,18 @@ def _write_prepared(folder: Path, source: DatasetInfo, labels: pd.DataFrame, mat
             extra[TRUTH_FILE] = part_truth
         write_levels(folder / part, {s: level[..., source_ids] for s, level in levels.items()}, subset,
                      source.class_names, metadata={**metadata, "part": part}, extra_tables=extra, overwrite=True)
-    labels[["ID", "Subject_ID", "Label", "Split"]].rename(columns={"ID": "Source_ID"}).to_csv(folder / "split.csv", index=False)
-    if matching is not None:
-        matching.balance.to_csv(folder / "balance.csv", index=False)
-        matching.pairs.to_csv(folder / "pairs.csv", index=False)
-    write_json(folder / PREPARE_FILE, sort_keys=True, payload={"options": options, "pacgan_lite_version": __version__,
-                                       "counts": labels.groupby(["Split", "Label"]).size().rename("images").reset_index().to_dict("records")})
+    _write_csv(folder / "split.csv", labels[["ID", "Subject_ID", "Label", "Split"]].rename(columns={"ID": "Source_ID"}))
+    if matching is None:
+        for name in ("balance.csv", "pairs.csv"):
+            (folder / name).unlink(missing_ok=True)  # left by an earlier run with matching
+    else:
+        _write_csv(folder / "balance.csv", matching.balance)
+        _write_csv(folder / "pairs.csv", matching.pairs)
+    counts = labels.groupby(["Split", "Label"]).size().rename("images").reset_index().to_dict("records")
+    write_json(folder / PREPARE_FILE, sort_keys=True, payload={"options": options, "source_fingerprint": fingerprint,
+                                                              "pacgan_lite_version": __version__, "counts": counts})
+
+
+def _write_csv(path: Path, table: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)

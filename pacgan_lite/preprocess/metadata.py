@@ -96,24 +96,15 @@ def match_volumes(volumes_dir: str | Path, metadata_csv: str | Path) -> tuple[pd
         problems.append(Problem(csv_path, names[key], f"{value!r} appears in {int((duplicated == value).sum())} rows",
                                 "keep one row per image (remove the repeated rows)"))
     table = table[~identity.isin(set(duplicated))]
+    rows_by_key = dict(zip(table[key], table.to_dict("records"), strict=True))
     if key == "file":
-        by_file = {_stem(name): row for name, row in zip(table["file"], table.to_dict("records"), strict=True)}
-        row_of = {path: by_file.get(_stem(path.name)) for path in files}
-        unmatched = set(by_file) - {_stem(p.name) for p in files}
-        unmatched_rows = [row for name, row in by_file.items() if name in unmatched]
+        by_stem = {_stem(name): row for name, row in rows_by_key.items()}
+        row_of = {path: by_stem.get(_stem(path.name)) for path in files}
     else:
-        ids = dict(zip(table["image_id"], table.to_dict("records"), strict=True))
-        row_of = {path: _row_for_tokens(path, ids, csv_path, problems) for path in files}
-        claimed = pd.Series([row["image_id"] for row in row_of.values() if row is not None], dtype=str)
-        for image_id in sorted(set(claimed[claimed.duplicated()])):
-            paths = [path for path, row in row_of.items() if row is not None and row["image_id"] == image_id]
-            for path in paths:
-                problems.append(Problem(path, "Image Data ID", f"{image_id} is also in the name of "
-                                        f"{', '.join(p.name for p in paths if p != path)}",
-                                        "keep one file per image ID in the folder (a copy or a re-download?)"))
-                row_of[path] = None
-        found = {row["image_id"] for row in row_of.values() if row is not None}
-        unmatched_rows = [row for image_id, row in ids.items() if image_id not in found]
+        row_of = {path: _row_for_tokens(path, rows_by_key, csv_path, problems) for path in files}
+    found = {row[key] for row in row_of.values() if row is not None}
+    unmatched_rows = [row for value, row in rows_by_key.items() if value not in found]
+    _refuse_files_sharing_a_row(row_of, key, names, problems)
     for row in unmatched_rows:
         name = row.get("file") or row["image_id"]
         problems.append(Problem(csv_path, names[key], f"row for {name!r} has no volume in {volumes_dir}",
@@ -130,6 +121,28 @@ def match_volumes(volumes_dir: str | Path, metadata_csv: str | Path) -> tuple[pd
             rows.append({"path": path, "file": path.name, **checked})
     columns = ["path", "file", "image_id", "subject", "label", "group", "age", "sex"]
     return pd.DataFrame(rows, columns=columns), problems
+
+
+def _refuse_files_sharing_a_row(row_of: dict, key: str, names: dict, problems: list[Problem]) -> None:
+    """Two files for one row (a copy, a re-download, or x.nii beside x.nii.gz) would become two images of one
+    scan: each gets a Problem and loses its row."""
+    paths_of = {}
+    for path, row in row_of.items():
+        if row is not None:
+            paths_of.setdefault(row[key], []).append(path)
+    for value, paths in sorted(paths_of.items()):
+        if len(paths) < 2:
+            continue
+        for path in paths:
+            others = ", ".join(p.name for p in paths if p != path)
+            if key == "file":
+                problem, fix = (f"the row for {value!r} names this file and {others}",
+                                "keep one file per row in the folder (x.nii and x.nii.gz count as one volume)")
+            else:
+                problem, fix = (f"{value} is also in the name of {others}",
+                                "keep one file per image ID in the folder (a copy or a re-download?)")
+            problems.append(Problem(path, names[key], problem, fix))
+            row_of[path] = None
 
 
 def _stem(name: str) -> str:
