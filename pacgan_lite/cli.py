@@ -17,8 +17,11 @@ from pathlib import Path
 from . import __version__
 from .errors import InputError
 
+GRID_DIR = Path(__file__).resolve().parent / "grids"  # pacgan_lite.sweep.grid's, without importing torch
+
 # Flags that set an option: command -> (section, {argparse dest: option within the section}). They default to
-# None, so that the option's own default (pacgan_lite.config) applies unless the flag is given.
+# None, so that the option's own default applies unless the flag is given: pacgan_lite.config's for cohort,
+# the run's options for evaluate, the run's profile for utility.
 OPTION_FLAGS = {
     "cohort": ("cohort", {"n_subjects": "n_subjects", "size": "size", "seed": "seed", "effect": "effect"}),
     "evaluate": ("evaluation", {"held_out": "held_out", "population_subjects": "population_subjects",
@@ -85,29 +88,75 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from .config import load_profile
+    from .data import check_dataset
     from .data.prepare import prepare
-    from .reference_config import read_reference_config
+    from .errors import ConfigError
+    from .metrics import list_metrics
+    from .reference_config import check_data, read_reference_config
     from .training import train
 
-    overrides = []
-    if args.reference_config:  # the reference's config.json first, so --set still wins
+    layers, reference = [], None
+    if args.reference_config:  # before --set, which still wins
         reference = read_reference_config(args.reference_config)
-        overrides += [f"{key}={json.dumps(value)}" for key, value in reference.overrides.items()]
+        layers.append((args.reference_config, reference.overrides))
         for key, advice in reference.not_used.items():
             print(f"reference option {key} not used: {advice}")
-    overrides += list(args.set)
+    overrides = list(args.set)
     data = Path(args.data) if args.data else None
-    if data is not None and (data / "train").is_dir() and (data / "test").is_dir():
-        config = load_profile(args.profile, overrides)  # an already prepared folder
+    is_prepared = data is not None and (data / "train").is_dir() and (data / "test").is_dir()
+    made_with = _prepared_options(data) if is_prepared else {}
+    if is_prepared:
+        layers.append((data, made_with))
+    elif data is not None:
+        overrides.append(f"data.source={json.dumps(str(data))}")
+    try:
+        config = load_profile(args.profile, overrides, layers=layers, known_metrics=list_metrics())
+    except ConfigError as err:
+        key = reference.keys.get(err.field) if reference and err.path == Path(args.reference_config) else None
+        if key is None:
+            raise
+        raise ConfigError(err.path, f"{key} ({err.field})", err.problem, err.fix) from None
+    for option, value in made_with.items():
+        chosen = functools.reduce(getattr, option.split("."), config)
+        if chosen != value:
+            raise ConfigError("override", option, f"is {chosen!r}, but the prepared folder {data} was made with "
+                              f"{value!r}", "leave it out, or give --data the source data set to prepare with it")
+    if is_prepared:
         train_folder, test_folder = data / "train", data / "test"
     else:
-        if data is not None:
-            overrides.append(f"data.source={json.dumps(str(data))}")
-        config = load_profile(args.profile, overrides)
         prepared = prepare(config)
         train_folder, test_folder = prepared.train, prepared.test
+    if reference is not None:
+        info = check_dataset(train_folder)
+        check_data(reference, args.reference_config, {"n_classes": len(info.class_names),
+                                                      "image_channels": info.channels}, train_folder)
     result = train(config, train_folder, test_folder=test_folder, run_dir=args.out, resume=args.resume)
     print(f"run folder: {result.run_dir}")
+
+
+def _prepared_options(folder: Path) -> dict:
+    """The options a prepared folder's data were made with, for the run's record: ``data.source``, ``matching.*``
+    and ``split.*`` from its prepare.json, and ``cohort.*`` from its train/dataset.json for the embedded cohort.
+    A folder that ``pacgan-lite prepare`` did not write is its own source."""
+    from .config import EMBEDDED
+    from .data.layout import read_metadata
+    from .data.prepare import PREPARE_FILE
+    from .errors import DataError
+
+    record = folder / PREPARE_FILE
+    if not record.is_file():
+        return {"data.source": str(folder)}
+    try:
+        made = json.loads(record.read_text())["options"]
+        options = {f"{section}.{key}": value for section in ("matching", "split") for key, value in made[section].items()}
+        source = made["source"]
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise DataError(record, "options", f"not a record of pacgan-lite prepare ({err!r})",
+                        "prepare the folder again with pacgan-lite prepare") from None
+    cohort = read_metadata(folder / "train").get("cohort_params")
+    if cohort is None:
+        return {**options, "data.source": source}
+    return {**options, "data.source": EMBEDDED, **{f"cohort.{key}": value for key, value in cohort.items()}}
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -372,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(func=_classify)
 
     evaluate = commands.add_parser("evaluate", help="every metric of a trained run into <run>/evaluation/",
-                                   formatter_class=_showing_option_defaults("evaluate"))
+                                   description="Every metric of a trained run into <run>/evaluation/. An option "
+                                   "not given is the run's own (the evaluation options it was trained with).")
     evaluate.add_argument("--run", type=_absolute, required=True, help="the run folder")
     evaluate.add_argument("--checkpoint", type=_absolute, help="default: the last stage's selected weights")
     # config.HELD_OUT_SPLITS, written out so that parsing imports no torch; a test keeps the two equal
@@ -380,10 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="real images to compare with (auto: val for validation runs, test for final runs; "
                                "population: a fresh cohort of the embedded cohort's population)")
     evaluate.add_argument("--population-subjects", type=int,
-                          help="subjects of the fresh cohort of --held-out population "
-                               "(default: evaluation.population_subjects)")
+                          help="subjects of the fresh cohort of --held-out population")
     evaluate.add_argument("--synthetic-per-class", type=_at_least(2), help="generated images per class")
-    evaluate.add_argument("--metrics", nargs="+", help="compute only these (default: all)")
+    evaluate.add_argument("--metrics", nargs="+", help="compute only these (metric names)")
     evaluate.add_argument("--inception-weights", type=_absolute,
                           help="local FID Inception-v3 weights (no file: FID/KID skipped)")
     evaluate.add_argument("--out", type=_absolute, help="output folder (default <run>/evaluation)")
@@ -393,14 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     utility = commands.add_parser("utility", help="does synthetic data help? a plain classifier trained on real, "
                                   "synthetic, mixed and imbalanced sets, and the critic, on the real test images; "
-                                  "writes <run>/utility/", formatter_class=_showing_option_defaults("utility"))
+                                  "writes <run>/utility/")
     utility.add_argument("--run", type=_absolute, required=True, help="a complete validation run folder")
     utility.add_argument("--final-run", type=_absolute, help="its final-protocol run (train.final_mode, "
                          "train.selection_from = the run) for setting e; default: found beside the run, or trained")
     utility.add_argument("--profile", help="take the utility options of this profile (default: the run's own "
                          "profile)")
-    utility.add_argument("--resolution", type=_at_least(4), help="side of the classifier's images")
-    utility.add_argument("--seeds", type=_at_least(0), nargs="+", help="one classifier per setting and seed")
+    utility.add_argument("--resolution", type=_at_least(4),
+                         help="side of the classifier's images (default: the run's profile, or --profile)")
+    utility.add_argument("--seeds", type=_at_least(0), nargs="+",
+                         help="one classifier per setting and seed (default: the run's profile, or --profile)")
     utility.add_argument("--set", type=_set_option, action="append", default=[], metavar="KEY=VALUE",
                          help="an option of the study, e.g. utility.synthetic_amounts=[1,2]")
     utility.add_argument("--device", default="cpu", help="where the generator and the critics run")
@@ -444,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", help="run a grid of variants and seeds (ablations), one papermill run "
                                 "of the per-run notebook each, then the table; skips finished runs, resumes "
                                 "stopped ones")
-    sweep.add_argument("grid", help="a grid name (pacgan_lite/grids: smoke, demo, teaching, paper) or a grid YAML file")
+    grids = ", ".join(sorted(path.stem for path in GRID_DIR.glob("*.yaml")))
+    sweep.add_argument("grid", help=f"a grid name (pacgan_lite/grids: {grids}) or a grid YAML file")
     sweep.add_argument("--out", type=_absolute, help="sweep folder (default runs/sweeps/<grid name>)")
     sweep.add_argument("--collect", action="store_true",
                        help="only rebuild the table and figures from the run folders; run nothing")

@@ -11,8 +11,9 @@ YAML file of the same shape) changes some of them, and overrides (``{"cohort.n_s
 :func:`load_profile` first merges the profile and the overrides into one nested dict, checking each key and
 value type against the source that gave it (the file, or "override"); then it builds the dataclasses once
 and checks the whole configuration with :func:`validate_config`, so the order of the overrides never
-matters. Values are read with ``yaml.safe_load``; text is never evaluated. Each error names the source, the
-option (once) and a fix.
+matters. Other named sources (a reference ``config.json``, a prepared data folder) may come between the
+profile and the overrides. Values are read with ``yaml.safe_load``; text is never evaluated. Each error
+names the source, the option (once) and a fix.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -53,6 +55,8 @@ EMBEDDED = "embedded"  # data.source of the synthetic cohort
 # evaluation.held_out=population draws its fresh subjects with the run's cohort seed plus this: the embedded
 # cohort draws every subject from generators keyed by the seed, so another seed gives other subjects
 POPULATION_SEED_OFFSET = 1000
+# utility.imbalance_ratio is taken as a fraction p/q with q at most this (pacgan_lite.utility.datasets)
+IMBALANCE_DENOMINATOR = 100
 Options = TypeVar("Options")  # an options dataclass
 
 
@@ -85,7 +89,9 @@ class MatchingOptions:
 
 @dataclass(frozen=True)
 class SplitOptions:
-    """Subject-grouped stratified split (see :mod:`pacgan_lite.data.split`)."""
+    """Subject-grouped stratified split (see :mod:`pacgan_lite.data.split`): each fraction is one of k
+    grouped folds, 1/k of the subjects (0.5, 0.333..., 0.25, 0.2, ...); ``val_fraction`` 0 means no
+    validation set."""
 
     test_fraction: float = 0.2
     val_fraction: float = 0.2
@@ -286,8 +292,9 @@ class UtilityOptions:
         synthetic_amounts: (b) synthetic-only training sets, as many images as this times the real
             training set, in its class proportions.
         synthetic_ratios: (c) the real training set plus this many synthetic images per real image.
-        imbalance_ratio: (d) images of ``minority_class`` per image of the other class (0.25: 1 AD : 4 CN).
-        minority_class: the class made scarce in (d) (1 = AD in the embedded cohort).
+        imbalance_ratio: (d) images of ``minority_class`` per image of the other class, 0.01 to 0.99 (0.25:
+            1 AD : 4 CN).
+        minority_class: the class made scarce in (d), 0 or 1 (1 = AD in the embedded cohort).
         critic: (e) also score the critic as the classifier (the paper's approach), final protocol.
         bootstrap_resamples: resamples of the test images (and seeds) for every interval.
         batch_size: images per forward pass when generating and predicting.
@@ -327,6 +334,7 @@ class KitConfig:
 # Counts and sizes: option -> the smallest value it may take.
 AT_LEAST = {
     "data.workers": 0,
+    "split.seed": 0,
     "model.z_dim": 1,
     "model.embedding_dim": 1,
     "model.base_channels": 1,
@@ -342,7 +350,16 @@ AT_LEAST = {
     "evaluation.population_subjects": 20,  # fewer can leave a class out of a split of the fresh cohort
     "evaluation.batch_size": 1,
     "evaluation.metric.seed": 0,
-    "utility.minority_class": 0,
+    "evaluation.metric.kid_subset_size": 2,  # the unbiased MMD compares pairs within a subset
+    "evaluation.metric.kid_subsets": 1,
+    "evaluation.metric.ssim_pairs_per_class": 1,
+    "evaluation.metric.bootstrap_resamples": 10,
+    "evaluation.metric.nearest_neighbours": 1,
+    "evaluation.metric.closest_pairs": 1,
+    "evaluation.encoder.feature_dim": 1,
+    "evaluation.encoder.width": 1,
+    "evaluation.encoder.steps": 1,
+    "evaluation.encoder.batch_size": 1,
     "utility.bootstrap_resamples": 10,
     "utility.batch_size": 1,
     "utility.classifier.batch_size": 2,  # batch normalisation needs two images
@@ -382,24 +399,35 @@ def read_profile(path: str | Path) -> dict:
     return raw
 
 
-def load_profile(name_or_path: str | Path = "smoke", overrides: dict | list[str] | None = None) -> KitConfig:
-    """Defaults, then the profile, then ``overrides`` (dotted keys), checked as a whole; see the module docstring."""
+def load_profile(name_or_path: str | Path = "smoke", overrides: dict | list[str] | None = None, *,
+                 layers: Iterable[tuple[str | Path, Mapping[str, object]]] = (),
+                 known_metrics: Collection[str] | None = None) -> KitConfig:
+    """Defaults, then the profile, then ``layers``, then ``overrides`` (dotted keys), checked as a whole; see
+    the module docstring.
+
+    ``layers`` are ``(source, {dotted option: value})`` pairs, each named by its source in errors.
+    ``known_metrics`` (:func:`pacgan_lite.metrics.list_metrics`, which this module cannot import) also checks
+    the names in ``evaluation.metrics``.
+    """
     path = profile_path(name_or_path)
     raw = read_profile(path)
     name = str(name_or_path) if str(name_or_path) in PROFILES else path.stem
     tree = dataclasses.asdict(KitConfig(profile=name))
     sources: dict[str, str] = {}
     _merge(KitConfig, tree, raw, str(path), "", sources)
-    for key, value in _override_items(overrides):
-        _merge(KitConfig, tree, _nest(key, value), "override", "", sources)
+    items = [(str(source), key, value) for source, options in layers for key, value in options.items()]
+    items += [("override", key, value) for key, value in _override_items(overrides)]
+    for source, key, value in items:
+        _merge(KitConfig, tree, _nest(key, value), source, "", sources)
     config = _build(KitConfig, tree, sources, "")
-    validate_config(config, sources)
+    validate_config(config, sources, known_metrics=known_metrics)
     return config
 
 
 def replace_options(options: Options, overrides: Mapping[str, object], section: str,
-                    source: str = "override") -> Options:
-    """A copy of one section's ``options`` with ``overrides`` applied, checked as :func:`load_profile` checks.
+                    source: str = "override", *, known_metrics: Collection[str] | None = None) -> Options:
+    """A copy of one section's ``options`` with ``overrides`` applied, checked as :func:`load_profile` checks
+    (``known_metrics`` as there).
 
     Keys are dotted and relative to the section (``{"metric.seed": 3}`` for section ``"evaluation"``); an
     error names the option as ``<section>.<key>`` and ``source``.
@@ -410,7 +438,7 @@ def replace_options(options: Options, overrides: Mapping[str, object], section: 
     for key, value in overrides.items():
         _merge(cls, tree, _nest(key, value), source, prefix, sources)
     result = _build(cls, tree, sources, prefix)
-    _raise_first(_section_findings(result, section), sources)
+    _raise_first(_section_findings(result, section, known_metrics), sources)
     return result
 
 
@@ -502,6 +530,9 @@ def _build(cls: type, tree: dict, sources: Mapping[str, str], prefix: str):
         raise ConfigError(sources.get(option, "defaults"), option, err.problem, err.fix) from None
 
 
+_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 class _BadType(Exception):
     def __init__(self, problem: str, fix: str):
         super().__init__(problem)
@@ -532,6 +563,8 @@ def _coerce(value, hint):
     elif hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _DECIMAL.fullmatch(value):  # YAML 1.1 reads 1e-5 (no dot) as text
+            return float(value)
     elif hint is str:
         if isinstance(value, str):
             return value
@@ -553,14 +586,16 @@ class _Finding(NamedTuple):
     related: tuple[str, ...] = ()
 
 
-def validate_config(config: KitConfig, sources: Mapping[str, str] | None = None) -> None:
-    """Check a whole configuration: value types, ranges, and options that depend on each other.
+def validate_config(config: KitConfig, sources: Mapping[str, str] | None = None, *,
+                    known_metrics: Collection[str] | None = None) -> None:
+    """Check a whole configuration: value types, ranges, and options that depend on each other; with
+    ``known_metrics`` (the metric registry's names) also the names in ``evaluation.metrics``.
 
     Raises :class:`~pacgan_lite.errors.ConfigError` for the first problem. It names the option once, its
     source (``sources[option]``: the profile file or "override"; "defaults" for an option left at its
     default; "options" when ``sources`` is None, for a config built in Python) and a fix.
     """
-    _raise_first(_findings(config), sources)
+    _raise_first(_findings(config, known_metrics), sources)
 
 
 def _raise_first(findings: Iterable[_Finding], sources: Mapping[str, str] | None) -> None:
@@ -575,28 +610,23 @@ def _raise_first(findings: Iterable[_Finding], sources: Mapping[str, str] | None
     raise ConfigError(source, finding.option, finding.problem, finding.fix)
 
 
-def _findings(config: KitConfig) -> Iterator[_Finding]:
+def _findings(config: KitConfig, known_metrics: Collection[str] | None) -> Iterator[_Finding]:
     # Types first: the range checks compare values.
     yield from _type_findings(config, "")
     yield from _minimum_findings(config, "")
-    yield from _model_findings(config.model)
-    yield from _train_findings(config.train)
+    for section, findings in _SECTION_FINDINGS.items():
+        yield from findings(getattr(config, section))
     yield from _cross_section_findings(config)
-    yield from _evaluation_findings(config.evaluation)
-    yield from _utility_findings(config.utility)
+    yield from _metric_name_findings(config.evaluation, known_metrics)
 
 
-def _section_findings(options, section: str) -> Iterator[_Finding]:
+def _section_findings(options, section: str, known_metrics: Collection[str] | None) -> Iterator[_Finding]:
     yield from _type_findings(options, f"{section}.")
     yield from _minimum_findings(options, f"{section}.")
-    if section == "model":
-        yield from _model_findings(options)
-    elif section == "train":
-        yield from _train_findings(options)
-    elif section == "evaluation":
-        yield from _evaluation_findings(options)
-    elif section == "utility":
-        yield from _utility_findings(options)
+    if section in _SECTION_FINDINGS:
+        yield from _SECTION_FINDINGS[section](options)
+    if section == "evaluation":
+        yield from _metric_name_findings(options, known_metrics)
 
 
 def _type_findings(options, prefix: str) -> Iterator[_Finding]:
@@ -620,6 +650,30 @@ def _minimum_findings(options, prefix: str) -> Iterator[_Finding]:
             value = functools.reduce(getattr, option[len(prefix):].split("."), options)
             if value < minimum:
                 yield _Finding(option, f"must be at least {minimum}, got {value}", f"give {minimum} or more")
+
+
+def _matching_findings(matching: MatchingOptions) -> Iterator[_Finding]:
+    if not (math.isfinite(matching.caliper_years) and matching.caliper_years > 0):
+        yield _Finding("matching.caliper_years", f"must be a positive number of years, got {matching.caliper_years}",
+                       "give the largest age difference of a matched pair, e.g. 2")
+
+
+FOLDS = "0.5, 0.333..., 0.25, 0.2, ... (1/k for k >= 2, within 2%)"
+
+
+def _is_fold(fraction: float) -> bool:
+    """Whether ``fraction`` is one of k >= 2 grouped folds: data/split.py takes round(1 / fraction) folds."""
+    folds = 1 / fraction if math.isfinite(fraction) and fraction > 0 else math.inf
+    return math.isfinite(folds) and round(folds) >= 2 and math.isclose(fraction, 1 / round(folds), rel_tol=0.02)
+
+
+def _split_findings(split: SplitOptions) -> Iterator[_Finding]:
+    if not _is_fold(split.test_fraction):
+        yield _Finding("split.test_fraction", f"must be one fold of the subjects, {FOLDS}, got {split.test_fraction}",
+                       "use e.g. 0.2 (one fold of five)")
+    if split.val_fraction != 0 and not _is_fold(split.val_fraction):
+        yield _Finding("split.val_fraction", f"must be 0 (no validation set) or one fold of the non-test subjects, "
+                       f"{FOLDS}, got {split.val_fraction}", "use e.g. 0.2 (one fold of five) or 0")
 
 
 def _model_findings(model: ModelOptions) -> Iterator[_Finding]:
@@ -758,6 +812,18 @@ def _evaluation_findings(evaluation: EvaluationOptions) -> Iterator[_Finding]:
     if evaluation.held_out not in HELD_OUT_SPLITS:
         yield _Finding("evaluation.held_out", f"unknown split {evaluation.held_out!r}",
                        f"use one of {', '.join(HELD_OUT_SPLITS)}")
+    if not is_resolution(evaluation.encoder.max_side):
+        yield _Finding("evaluation.encoder.max_side", f"must be a power of two, at least 4, got "
+                       f"{evaluation.encoder.max_side}", "give e.g. 64")
+
+
+def _metric_name_findings(evaluation: EvaluationOptions, known: Collection[str] | None) -> Iterator[_Finding]:
+    if known is None:
+        return
+    unknown = [name for name in evaluation.metrics or () if name not in known]
+    if unknown:
+        yield _Finding("evaluation.metrics", f"unknown metric(s) {', '.join(map(repr, unknown))}",
+                       f"use any of {', '.join(known)}, or leave it unset for all")
 
 
 # Classifier augmentation strengths: option -> (at least, at most, what it is)
@@ -783,8 +849,12 @@ def _utility_findings(utility: UtilityOptions) -> Iterator[_Finding]:
         if not all(math.isfinite(value) and value > 0 for value in values):
             yield _Finding(f"utility.{name}", f"must hold positive numbers, got {list(values)}",
                            "give multiples of the real training set, e.g. [1, 2], or [] to leave the setting out")
-    if not 0.0 < utility.imbalance_ratio < 1.0:
-        yield _Finding("utility.imbalance_ratio", f"must be in (0, 1), got {utility.imbalance_ratio}",
+    if utility.minority_class not in (0, 1):
+        yield _Finding("utility.minority_class", f"must be 0 or 1 (the study has two classes), got "
+                       f"{utility.minority_class}", "give the label of the class made scarce, e.g. 1 (AD)")
+    low, high = 1 / IMBALANCE_DENOMINATOR, 1 - 1 / IMBALANCE_DENOMINATOR  # p/q strictly between 0 and 1
+    if not low <= utility.imbalance_ratio <= high:
+        yield _Finding("utility.imbalance_ratio", f"must be in [{low:g}, {high:g}], got {utility.imbalance_ratio}",
                        "give the minority images per majority image, e.g. 0.25 for 1 : 4")
     classifier = utility.classifier
     for name in ("widths", "blocks"):  # MONAI's ResNet has four levels
@@ -805,6 +875,11 @@ def _utility_findings(utility: UtilityOptions) -> Iterator[_Finding]:
         value = getattr(classifier, name)
         if not (math.isfinite(value) and low <= value <= high):
             yield _Finding(f"utility.classifier.{name}", f"must be in [{low:g}, {high:g}], got {value}", f"give {what}")
+
+
+# Each section's own checks, after the types and AT_LEAST.
+_SECTION_FINDINGS = {"matching": _matching_findings, "split": _split_findings, "model": _model_findings,
+                     "train": _train_findings, "evaluation": _evaluation_findings, "utility": _utility_findings}
 
 
 def config_from_dict(tree: Mapping, source: str) -> KitConfig:

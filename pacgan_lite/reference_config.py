@@ -10,13 +10,14 @@ names or calls, ``__import__``) is refused with a :class:`~pacgan_lite.errors.Co
 Usage::
 
     reference = read_reference_config("PACGAN/Training/config.json")
-    config = load_profile("paper", reference.overrides)
+    config = load_profile("paper", layers=[("PACGAN/Training/config.json", reference.overrides)])
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ MAPPED = {
     "VALIDATE": (("train.validate",), "bool"),
     "TESTING": (("train.final_mode",), "bool"),
 }
-# Checked against the data instead of set: the kit reads them from the data set.
+# Checked against the data instead of set (:func:`check_data`): the kit reads them from the data set.
 FROM_DATA = {"CLASS_SIZE": "n_classes", "IMAGE_CHANNELS": "image_channels"}
 NOT_USED = {
     "DATA_TRAIN_DIRECTORY": "give the data with --data (a prepared folder or a source data set)",
@@ -71,12 +72,14 @@ class ReferenceConfig:
 
     Attributes:
         overrides: dotted kit options (``{"train.loss.class_fake": 2.0, ...}``) for ``load_profile``.
+        keys: the reference key that set each of ``overrides`` (``{"train.loss.class_fake": "LAMBDA_CLS_2"}``).
         data_checks: values the data must have (``{"n_classes": 2, "image_channels": 1}``).
         not_used: reference keys with no kit option, and what to do instead.
         unknown: keys this reader does not know (only with ``allow_unknown=True``).
     """
 
     overrides: dict[str, object] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
     data_checks: dict[str, int] = field(default_factory=dict)
     not_used: dict[str, str] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
@@ -113,13 +116,24 @@ def reference_overrides(raw: dict, source: str | Path = "config.json", allow_unk
             targets, kind = MAPPED[key]
             value = _convert(_value(raw[key], names, source, key), kind, source, key)
             result.overrides.update(dict.fromkeys(targets, value))
+            result.keys.update(dict.fromkeys(targets, key))
             if key == "FACTORS":
                 names["factors"] = value
             elif key == "LAMBDA_CLS_1":
                 names["L_cls1"] = value
     if "train.epochs_per_stage" in result.overrides:
         result.overrides["train.stages"] = len(result.overrides["train.epochs_per_stage"])
+        result.keys["train.stages"] = "PROGRESSIVE_EPOCHS"
     return result
+
+
+def check_data(reference: ReferenceConfig, source: str | Path, found: dict[str, int], data: str | Path) -> None:
+    """Raise a :class:`~pacgan_lite.errors.ConfigError` naming ``source`` (the config.json) and the key when
+    ``found`` (``{"n_classes": 2, "image_channels": 1}``, of the data set ``data``) differs from it."""
+    for key, name in FROM_DATA.items():
+        if name in reference.data_checks and reference.data_checks[name] != found[name]:
+            raise ConfigError(source, key, f"is {reference.data_checks[name]}, the data in {data} have {found[name]}",
+                              f"set {key} to {found[name]}, or train on the data this config.json describes")
 
 
 def _value(value, names: dict, source, key: str):
@@ -192,8 +206,14 @@ def _convert(value, kind: str, source, key: str):
     def number(item, integral: bool):
         if isinstance(item, bool) or not isinstance(item, int | float):
             raise ConfigError(source, key, f"expected a number, got {item!r}", "write a number")
+        try:
+            finite = math.isfinite(item)
+        except OverflowError:  # an integer beyond a float's range
+            finite = False
+        if not finite:
+            raise ConfigError(source, key, f"expected a finite number, got {item!r}", "write a number")
         if integral:
-            if float(item) != int(item):
+            if isinstance(item, float) and not item.is_integer():
                 raise ConfigError(source, key, f"expected a whole number, got {item!r}", "write an integer")
             return int(item)
         return float(item)

@@ -14,10 +14,21 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from pacgan_lite import evaluation
+from pacgan_lite import cli, evaluation, training
 from pacgan_lite.cli import OPTION_FLAGS, build_parser, main
-from pacgan_lite.config import HELD_OUT_SPLITS, EvaluationOptions, KitConfig, MetricOptions
+from pacgan_lite.cohort import CohortParams
+from pacgan_lite.config import (
+    HELD_OUT_SPLITS,
+    EvaluationOptions,
+    KitConfig,
+    MatchingOptions,
+    MetricOptions,
+    SplitOptions,
+    load_profile,
+)
 from pacgan_lite.data import check_dataset, nifti_name
+from pacgan_lite.data import prepare as prepare_module
+from pacgan_lite.sweep import grid
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +112,27 @@ def test_option_flags_default_to_none_so_the_options_supply_the_value(command):
 @pytest.mark.parametrize(
     ("command", "shown"),
     [("cohort", f"(default {KitConfig().cohort.size})"),
-     ("evaluate", f"(default {KitConfig().evaluation.synthetic_per_class})")],
+     ("utility", "side of the classifier's images (default: the run's profile, or --profile)"),
+     ("evaluate", "An option not given is the run's own"),
+     ("sweep", "(pacgan_lite/grids: demo, fidelity, paper, smoke, teaching)")],
 )
 def test_help_shows_the_defaults_of_the_options(command, shown):
     assert shown in " ".join(_subcommand(command).format_help().split())
+
+
+def test_the_help_lists_the_sweeps_grid_folder():
+    assert cli.GRID_DIR == grid.GRID_DIR
+
+
+@pytest.mark.parametrize(
+    ("command", "not_shown"),
+    [("utility", f"(default {KitConfig().utility.resolution})"),  # the run's profile decides
+     ("utility", f"(default {KitConfig().utility.seeds})"),
+     ("evaluate", f"(default {KitConfig().evaluation.synthetic_per_class})"),  # the run's options decide
+     ("evaluate", "(default: evaluation.population_subjects)")],
+)
+def test_help_shows_no_default_that_the_run_overrides(command, not_shown):
+    assert not_shown not in " ".join(_subcommand(command).format_help().split())
 
 
 def test_held_out_choices_are_the_evaluation_splits():
@@ -148,3 +176,78 @@ def test_evaluate_flags_override_the_evaluation_options(flags, expected, tmp_pat
     if expected.inception_weights:
         expected = dataclasses.replace(expected, inception_weights=expected.inception_weights.format(cwd=tmp_path))
     assert seen == {"run_dir": str(tmp_path / "r"), "options": expected}
+
+
+@pytest.mark.parametrize(
+    ("stored", "flags", "message"),
+    [
+        ({}, ["--metrics", "ssim", "clasifier"], "override: evaluation.metrics: unknown metric(s) 'clasifier'"),
+        ({"metrics": ["fid"]}, [], "{run}/options.json: evaluation.metrics: unknown metric(s) 'fid'"),
+    ],
+)
+def test_evaluate_refuses_unknown_metric_names_before_any_work(stored, flags, message, tmp_path, monkeypatch,
+                                                               capsys):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "options.json").write_text(json.dumps({"config": {"evaluation": stored}}))
+    monkeypatch.setattr(evaluation, "evaluate", _no_work)
+    assert main(["evaluate", "--run", str(tmp_path / "r"), *flags]) == 2
+    assert message.format(run=tmp_path / "r") in capsys.readouterr().err
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("work started")
+
+
+# prepare.json options of a prepared folder, and the cohort recorded in its train/dataset.json
+MADE = {"matching": {"enabled": True, "caliper_years": 1.5}, "split": {"seed": 4, "test_fraction": 0.25,
+                                                                      "val_fraction": 0.0}}
+COHORT = dataclasses.asdict(CohortParams(n_subjects=30, size=64, seed=7, effect=0.5))
+
+
+def _prepared(folder: Path, source: str | None, cohort: dict | None) -> Path:
+    for part in ("train", "test"):
+        (folder / part).mkdir(parents=True)
+    if source is not None:
+        (folder / "prepare.json").write_text(json.dumps({"options": {**MADE, "source": source}}))
+    if cohort is not None:
+        (folder / "train" / "dataset.json").write_text(json.dumps({"cohort_params": cohort}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("source", "cohort", "expected"),
+    [
+        ("/data/cohorts/embedded-n30", COHORT, {"data.source": "embedded", "cohort": CohortParams(**COHORT),
+                                                "matching": MatchingOptions(True, 1.5),
+                                                "split": SplitOptions(0.25, 0.0, 4)}),
+        ("/data/adni", None, {"data.source": "/data/adni", "cohort": load_profile("smoke").cohort,
+                              "split": SplitOptions(0.25, 0.0, 4)}),
+        (None, None, {"data.source": "{data}"}),  # not written by prepare: the folder is its own source
+    ],
+    ids=["embedded", "own-data", "not-prepared-by-the-kit"],
+)
+def test_train_records_where_a_prepared_folder_came_from(source, cohort, expected, tmp_path, monkeypatch):
+    data = _prepared(tmp_path / "prepared", source, cohort)
+    seen = {}
+    monkeypatch.setattr(training, "train", lambda config, *_, **__: seen.setdefault("run", SimpleNamespace(
+        run_dir="run", config=config)))
+    assert main(["train", "--profile", "smoke", "--data", str(data)]) == 0
+    config = seen["run"].config
+    assert {option: functools.reduce(getattr, option.split("."), config) for option in expected} == {
+        option: value.format(data=data) if isinstance(value, str) else value for option, value in expected.items()}
+
+
+@pytest.mark.parametrize("option", ["cohort.seed=3", "data.source=/data/other", "split.seed=0"])
+def test_train_refuses_options_that_a_prepared_folder_fixed(option, tmp_path, monkeypatch, capsys):
+    data = _prepared(tmp_path / "prepared", "/data/cohorts/embedded-n30", COHORT)
+    monkeypatch.setattr(training, "train", _no_work)
+    assert main(["train", "--profile", "smoke", "--data", str(data), "--set", option]) == 2
+    key = option.partition("=")[0]
+    assert f"override: {key}: is " in capsys.readouterr().err
+
+
+def test_train_refuses_unknown_metric_names_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(prepare_module, "prepare", _no_work)
+    monkeypatch.setattr(training, "train", _no_work)
+    assert main(["train", "--profile", "smoke", "--set", "evaluation.metrics=[clasifier]"]) == 2
+    assert "override: evaluation.metrics: unknown metric(s) 'clasifier'" in capsys.readouterr().err

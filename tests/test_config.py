@@ -47,6 +47,10 @@ def test_profiles_differ_where_they_should():
         (["matching.enabled=false"], ("matching", "enabled"), False),
         (["data.source=/tmp/my data"], ("data", "source"), "/tmp/my data"),
         ({"split": {"seed": 7}}, ("split", "seed"), 7),
+        # YAML 1.1 reads an exponent without a dot as text; a float option takes it as the number
+        (["train.learning_rate=1e-5"], ("train", "learning_rate"), 1e-5),
+        (["train.betas=[5E-1, 0.999]"], ("train", "betas"), (0.5, 0.999)),
+        ({"train.learning_rate": "+2.5E-3"}, ("train", "learning_rate"), 0.0025),
     ],
 )
 def test_overrides(overrides, path, expected):
@@ -146,6 +150,30 @@ BAD_VALUES = [
     (["evaluation.synthetic_per_class=1"], "evaluation.synthetic_per_class", "give 2 or more"),
     (["evaluation.metric.seed=-1"], "evaluation.metric.seed", "give 0 or more"),
     (["train.device=3"], "train.device", "give a str value"),
+    (["matching.caliper_years=.nan"], "matching.caliper_years", "give the largest age difference of a matched pair"),
+    (["matching.caliper_years=0"], "matching.caliper_years", "give the largest age difference of a matched pair"),
+    (["matching.caliper_years=-1"], "matching.caliper_years", "give the largest age difference of a matched pair"),
+    (["split.seed=-1"], "split.seed", "give 0 or more"),
+    (["split.test_fraction=0"], "split.test_fraction", "use e.g. 0.2 (one fold of five)"),
+    (["split.test_fraction=0.4"], "split.test_fraction", "use e.g. 0.2 (one fold of five)"),  # 2 folds: 0.5
+    (["split.test_fraction=0.7"], "split.test_fraction", "use e.g. 0.2 (one fold of five)"),
+    (["split.val_fraction=0.3"], "split.val_fraction", "use e.g. 0.2 (one fold of five) or 0"),  # 3 folds: 0.333
+    (["split.val_fraction=0.9"], "split.val_fraction", "use e.g. 0.2 (one fold of five) or 0"),
+    (["utility.minority_class=2"], "utility.minority_class", "give the label of the class made scarce"),
+    (["utility.imbalance_ratio=0.004"], "utility.imbalance_ratio", "give the minority images per majority image"),
+    (["utility.imbalance_ratio=0.996"], "utility.imbalance_ratio", "give the minority images per majority image"),
+    (["evaluation.metric.kid_subset_size=1"], "evaluation.metric.kid_subset_size", "give 2 or more"),
+    (["evaluation.metric.kid_subsets=0"], "evaluation.metric.kid_subsets", "give 1 or more"),
+    (["evaluation.metric.ssim_pairs_per_class=0"], "evaluation.metric.ssim_pairs_per_class", "give 1 or more"),
+    (["evaluation.metric.bootstrap_resamples=0"], "evaluation.metric.bootstrap_resamples", "give 10 or more"),
+    (["evaluation.metric.nearest_neighbours=0"], "evaluation.metric.nearest_neighbours", "give 1 or more"),
+    (["evaluation.metric.closest_pairs=0"], "evaluation.metric.closest_pairs", "give 1 or more"),
+    (["evaluation.encoder.feature_dim=0"], "evaluation.encoder.feature_dim", "give 1 or more"),
+    (["evaluation.encoder.width=0"], "evaluation.encoder.width", "give 1 or more"),
+    (["evaluation.encoder.max_side=2"], "evaluation.encoder.max_side", "give e.g. 64"),
+    (["evaluation.encoder.max_side=48"], "evaluation.encoder.max_side", "give e.g. 64"),
+    (["evaluation.encoder.steps=0"], "evaluation.encoder.steps", "give 1 or more"),
+    (["evaluation.encoder.batch_size=0"], "evaluation.encoder.batch_size", "give 1 or more"),
 ]
 
 
@@ -188,6 +216,31 @@ def test_errors_name_the_source_of_the_option(overrides, source):
 def test_a_config_built_in_python_is_checked_by_validate_config(config, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(config)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda known: load_profile("smoke", ["evaluation.metrics=[ssim, clasifier]"], known_metrics=known),
+         "override: evaluation.metrics: unknown metric(s) 'clasifier'. Fix: use any of classifier, ssim, or leave "
+         "it unset for all"),
+        (lambda known: replace_options(EvaluationOptions(), {"metrics": ["fid"]}, "evaluation", "run.json",
+                                       known_metrics=known), "run.json: evaluation.metrics: unknown metric(s) 'fid'"),
+    ],
+)
+def test_metric_names_are_checked_against_the_names_given(call, message):
+    with pytest.raises(ConfigError) as err:
+        call(["classifier", "ssim"])
+    assert str(err.value).startswith(message)
+
+
+def test_named_sources_come_between_the_profile_and_the_overrides(tmp_path):
+    reference = tmp_path / "config.json"
+    config = load_profile("smoke", ["model.z_dim=16"], layers=[(reference, {"model.z_dim": 8, "model.aux_hidden": 4})])
+    assert (config.model.z_dim, config.model.aux_hidden) == (16, 4)
+    with pytest.raises(ConfigError) as err:
+        load_profile("smoke", layers=[(reference, {"model.z_dim": 0})])
+    assert str(err.value).startswith(f"{reference}: model.z_dim: must be at least 1")
 
 
 def test_leading_stages_of_0_epochs_are_a_valid_schedule():

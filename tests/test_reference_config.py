@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from training_helpers import TINY_TRAIN, make_prepared
 
+from pacgan_lite import training
 from pacgan_lite.cli import main
 from pacgan_lite.config import load_profile
 from pacgan_lite.errors import ConfigError
@@ -99,3 +101,44 @@ def test_cli_train_takes_a_reference_config(tmp_path, capsys):
     loss = json.loads((tmp_path / "run" / "options.json").read_text())["config"]["train"]["loss"]
     assert (loss["class_real"], loss["class_fake"], loss["class_generator"]) == (3.0, 1.0, 3.0)
     assert "GPUS_N not used" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("raw", [{"Z_DIM": float("nan")}, {"Z_DIM": float("inf")}, {"Z_DIM": "1e400"},
+                                 {"BATCH_SIZES": "[32, 1e400]"}, {"LEARNING_RATE": float("-inf")},
+                                 {"IN_CHANNELS": 10**400}])
+def test_numbers_must_be_finite(raw):
+    (key,) = raw
+    with pytest.raises(ConfigError, match=rf"config\.json: {key}: expected a finite number"):
+        reference_overrides(raw)
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """The trainer replaced by a stand-in that records the configuration it was given."""
+    seen = {}
+
+    def fake_train(config, train_folder, **_):
+        seen["config"] = config
+        return SimpleNamespace(run_dir="run")
+
+    monkeypatch.setattr(training, "train", fake_train)
+    return seen
+
+
+@pytest.mark.parametrize(("reference", "message"), [
+    ({"LEARNING_RATE": 1e-5}, None),  # json.dumps writes 1e-05, which YAML 1.1 reads as text
+    ({"Z_DIM": 0}, "{config}: Z_DIM (model.z_dim): must be at least 1"),
+    ({"PROGRESSIVE_EPOCHS": "[1] * 9"}, "{config}: PROGRESSIVE_EPOCHS (train.stages): must be in 1..7"),
+    ({"CLASS_SIZE": 3}, "{config}: CLASS_SIZE: is 3, the data in {data}/train have 2. Fix: set CLASS_SIZE to 2"),
+    ({"IMAGE_CHANNELS": 3}, "{config}: IMAGE_CHANNELS: is 3, the data in {data}/train have 1"),
+])
+def test_cli_train_names_the_reference_config_and_its_key(tmp_path, trained, capsys, reference, message):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(reference))
+    prepared = make_prepared(tmp_path)
+    code = main(["train", "--profile", "smoke", "--data", str(prepared), "--reference-config", str(config)])
+    if message is None:
+        assert code == 0 and trained["config"].train.learning_rate == 1e-5
+    else:
+        assert code == 2 and "config" not in trained
+        assert message.format(config=config, data=prepared) in capsys.readouterr().err

@@ -130,12 +130,27 @@ def test_runs_go_seed_by_seed_and_the_table_variant_by_variant(tmp_path):
     ({"sedes": [0]}, r"sedes: unknown field\. Fix: a grid has the fields"),
     ({"presets": "pacgan-training"}, r"presets: expected a list of preset names"),
     ({"presets": ["pacgan"]}, r"presets\[0\]: no such preset: 'pacgan'\. Fix: give one of pacgan-training"),
+    ({"evaluation": {"metrics": ["clasifier"]}}, r"evaluation\.metrics: unknown metric\(s\) 'clasifier'\. Fix: use "
+                                                r"any of classifier, "),
+    ({"variants": [{"name": "full", "set": {"evaluation.metrics": ["ssim", "fid"]}}]},
+     r"variants\[0\]\.set\.evaluation\.metrics: unknown metric\(s\) 'fid'"),
 ])
 def test_a_bad_grid_names_the_file_the_field_and_the_fix(tmp_path, change, message):
     path = _write(tmp_path, {**GOOD, **change})
     with pytest.raises(ConfigError, match=message) as caught:
         read_grid(path)
     assert caught.value.path == path.resolve()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"train.seed": 3}, "override: train.seed: is set by `seeds`. Fix: list the seeds under `seeds:`"),
+    ({"evaluation.metrics": ["clasifier"]}, "{grid}: override evaluation.metrics: unknown metric(s) 'clasifier'"),
+])
+def test_the_sweeps_own_overrides_are_checked(tmp_path, extra, message):
+    path = _write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as caught:
+        read_grid(path, extra)
+    assert str(caught.value).startswith(message.format(grid=path.resolve()))
 
 
 @pytest.mark.parametrize("missing", ["profile", "seeds", "variants"])

@@ -71,7 +71,7 @@ def test_a_second_study_finds_the_final_run_instead_of_training_it(study, capsys
         (["--resolution", "32"], "utility.resolution: the run has no finished stage at 32 px (its stages: [4, 8, 16] px)"),
         (["--set", "train.seed=1"], "override: train.seed: is not an option of the utility study"),
         (["--set", "utility.classifier.widths=[4, 8]"], "utility.classifier.widths: has 2 entries"),
-        (["--set", "utility.imbalance_ratio=1.5"], "utility.imbalance_ratio: must be in (0, 1)"),
+        (["--set", "utility.imbalance_ratio=1.5"], "utility.imbalance_ratio: must be in [0.01, 0.99]"),
     ],
     ids=["resolution-not-trained", "not-a-utility-option", "three-levels", "ratio"],
 )

@@ -2,8 +2,9 @@
 
 Every image of a subject lands in one set, so no subject is seen in training and judged in testing.
 scikit-learn's ``StratifiedGroupKFold`` (shuffled with the given seed) takes one fold of the subjects as the
-test set (``test_fraction``, default 20%), then one fold of the rest as the validation set
-(``val_fraction`` of the rest, default 20%, i.e. 16% overall), keeping the class mix close in each set.
+test set (``test_fraction``, default 20%: one fold of 1 / test_fraction), then one fold of the rest as the
+validation set (``val_fraction`` of the rest, default 20%, i.e. 16% overall), keeping the class mix close in
+each set.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 
 SPLITS = ("train", "val", "test")
 
@@ -36,12 +37,10 @@ def _one_fold(labels: pd.DataFrame, fraction: float, seed: int, what: str) -> np
 def assign_splits(labels: pd.DataFrame, test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0):
     """A ``Split`` value (``train``/``val``/``test``) for each row of ``labels``, as a Series.
 
-    ``val_fraction`` is the share of the non-test images; 0 means no validation set.
+    Each fraction is one of k grouped folds (1/k, checked with the other options by
+    :func:`pacgan_lite.config.validate_config`); ``val_fraction`` is the share of the non-test images, 0 for
+    no validation set.
     """
-    for name, value, low in (("test_fraction", test_fraction, 0.0), ("val_fraction", val_fraction, -1e-12)):
-        if not low < value <= 0.5:
-            raise ConfigError(None, f"split.{name}", f"must be in ({max(low, 0)}, 0.5], got {value}",
-                              "use e.g. 0.2 (one fold of five)")
     labels = labels.reset_index(drop=True)
     split = pd.Series("train", index=labels.index, name="Split")
     is_test = _one_fold(labels, test_fraction, seed, "test split")

@@ -51,7 +51,7 @@ from ..errors import InputError
 from ..inference import LoadedModel, load_model
 from ..metrics.efficientnet import load_efficientnet_lite0
 from ..metrics.encoder import extract_features, load_or_train_encoder
-from ..metrics.registry import EvaluationContext, EvaluationSets, compute_metrics
+from ..metrics.registry import EvaluationContext, EvaluationSets, compute_metrics, list_metrics
 from ..paths import data_root, runs_root
 from ..run_folder import OPTIONS_FILE, RunFolder
 from ..sampling import critic_probabilities, generate_balanced
@@ -180,10 +180,14 @@ def build_context(sets: EvaluationSets, options: EvaluationOptions, cache_dir: P
 
 def run_evaluation_options(run: RunFolder, overrides: dict | None = None) -> EvaluationOptions:
     """The evaluation options of the run's profile (the ``evaluation`` section of its resolved options; the
-    defaults for runs trained before profiles held it), with ``overrides`` (``{"held_out": "test"}``)."""
+    defaults for runs trained before profiles held it), with ``overrides`` (``{"held_out": "test"}``); the
+    metric names are checked against the registry before any work."""
+    overrides = overrides or {}
+    # the stored names are checked unless overrides replace them, so that each error names its source
     stored = replace_options(EvaluationOptions(), run.config().get("evaluation", {}), "evaluation",
-                             source=str(run.file(OPTIONS_FILE)))
-    return replace_options(stored, overrides or {}, "evaluation")
+                             source=str(run.file(OPTIONS_FILE)),
+                             known_metrics=None if "metrics" in overrides else list_metrics())
+    return replace_options(stored, overrides, "evaluation", known_metrics=list_metrics())
 
 
 def evaluate(run_dir: str | Path, checkpoint: str | Path | None = None, options: EvaluationOptions | None = None,

@@ -19,8 +19,9 @@ The named grids ship in ``pacgan_lite/grids/<name>.yaml``, the presets in
 ``pacgan_lite/grids/presets/<name>.yaml`` (a mapping of dotted options, like ``overrides``): a preset holds
 what several grids share, such as PACGAN's own settings on top of a profile that changes them. Relative
 paths (``profile``, ``data``) are relative to the repository root, as in profiles. Every run's whole
-configuration is built and checked when the grid is read, so a misspelt option stops the sweep before
-anything runs; each error names the grid file, the field (``variants[2].set.train.emma``) and the fix.
+configuration is built and checked when the grid is read, so a misspelt option or metric name stops the
+sweep before anything runs; each error names the grid file, the field (``variants[2].set.train.emma``)
+and the fix.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from ..config import PROFILES, KitConfig, load_profile, read_yaml
 from ..errors import ConfigError
+from ..metrics import list_metrics
 from ..paths import resolve
 
 GRID_DIR = Path(__file__).resolve().parent.parent / "grids"
@@ -41,6 +43,7 @@ FIELDS = ("profile", "data", "presets", "overrides", "evaluation", "seeds", "var
 REQUIRED = ("profile", "seeds", "variants")
 VARIANT_FIELDS = ("name", "set")
 SEED_OPTION = "train.seed"
+_BY_SEEDS, _SEEDS_FIX = "is set by `seeds`", "list the seeds under `seeds:`"  # SEED_OPTION set elsewhere
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")  # a variant name is part of a folder name
 
 
@@ -100,9 +103,12 @@ class Grid:
         return {**presets, **self.overrides, **evaluation, **(extra or {}), **variant.overrides, SEED_OPTION: seed}
 
     def config(self, variant: Variant, seed: int, extra: dict | None = None) -> KitConfig:
-        """The whole configuration of one run; errors name the grid field that caused them."""
+        """The whole configuration of one run, metric names included; errors name the grid field that caused
+        them."""
+        if SEED_OPTION in (extra or {}):
+            raise ConfigError("override", SEED_OPTION, _BY_SEEDS, _SEEDS_FIX)
         try:
-            return load_profile(self.profile, self.run_overrides(variant, seed, extra))
+            return load_profile(self.profile, self.run_overrides(variant, seed, extra), known_metrics=list_metrics())
         except ConfigError as err:
             raise ConfigError(self.path, self._field_of(err.field, variant, extra), err.problem, err.fix) from None
 
@@ -197,7 +203,7 @@ def _mapping(path: Path, field: str, value) -> dict:
         raise ConfigError(path, field, f"expected a mapping of options, got {value!r}",
                           "write dotted option names and values, e.g. {train.ema: false}")
     if SEED_OPTION in value and field != "evaluation":
-        raise ConfigError(path, f"{field}.{SEED_OPTION}", "is set by `seeds`", "list the seeds under `seeds:`")
+        raise ConfigError(path, f"{field}.{SEED_OPTION}", _BY_SEEDS, _SEEDS_FIX)
     return dict(value)
 
 

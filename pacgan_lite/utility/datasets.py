@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import IMBALANCE_DENOMINATOR
 from ..data import SliceDataset
 from ..data.embedded import hidden_severity
 from ..errors import InputError
@@ -146,7 +147,7 @@ def combine(*parts: tuple[torch.Tensor, torch.Tensor, str]) -> TrainingSet:
 
 def imbalanced_indices(labels: torch.Tensor, minority: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
     """Indices into ``labels [N]`` (two classes) of a subset with exactly ``ratio`` minority images per
-    majority image (``ratio`` as a fraction p/q with q at most 100: 0.25 is 1/4).
+    majority image (``ratio`` as a fraction p/q with q at most ``IMBALANCE_DENOMINATOR``: 0.25 is 1/4).
 
     As many images as possible are kept: k = the largest count with p·k minority and q·k majority images
     available; the images dropped from either class are chosen at random.
@@ -154,7 +155,7 @@ def imbalanced_indices(labels: torch.Tensor, minority: int, ratio: float, rng: n
     Raises:
         InputError: too few images for even one group of p minority and q majority images.
     """
-    fraction = Fraction(ratio).limit_denominator(100)
+    fraction = Fraction(ratio).limit_denominator(IMBALANCE_DENOMINATOR)
     labels_np = labels.numpy()
     minority_index = np.flatnonzero(labels_np == minority)
     majority_index = np.flatnonzero(labels_np != minority)
