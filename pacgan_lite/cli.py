@@ -8,6 +8,7 @@ sees it (the package reads relative paths in profiles against the repository roo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -89,10 +90,9 @@ def _prepare(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .config import load_profile
     from .data import check_dataset
-    from .data.prepare import prepare
-    from .errors import ConfigError
+    from .data.prepare import prepare, prepared_options, refuse_options_unlike
     from .metrics import list_metrics
-    from .reference_config import check_data, read_reference_config
+    from .reference_config import check_data, read_reference_config, reference_keys_in_errors
     from .training import train
 
     layers, reference = [], None
@@ -104,23 +104,15 @@ def _train(args: argparse.Namespace) -> None:
     overrides = list(args.set)
     data = Path(args.data) if args.data else None
     is_prepared = data is not None and (data / "train").is_dir() and (data / "test").is_dir()
-    made_with = _prepared_options(data) if is_prepared else {}
+    made_with = prepared_options(data) if is_prepared else {}
     if is_prepared:
         layers.append((data, made_with))
     elif data is not None:
         overrides.append(f"data.source={json.dumps(str(data))}")
-    try:
+    naming = reference_keys_in_errors(reference, args.reference_config) if reference else contextlib.nullcontext()
+    with naming:
         config = load_profile(args.profile, overrides, layers=layers, known_metrics=list_metrics())
-    except ConfigError as err:
-        key = reference.keys.get(err.field) if reference and err.path == Path(args.reference_config) else None
-        if key is None:
-            raise
-        raise ConfigError(err.path, f"{key} ({err.field})", err.problem, err.fix) from None
-    for option, value in made_with.items():
-        chosen = functools.reduce(getattr, option.split("."), config)
-        if chosen != value:
-            raise ConfigError("override", option, f"is {chosen!r}, but the prepared folder {data} was made with "
-                              f"{value!r}", "leave it out, or give --data the source data set to prepare with it")
+    refuse_options_unlike(config, made_with, data, "override")
     if is_prepared:
         train_folder, test_folder = data / "train", data / "test"
     else:
@@ -132,31 +124,6 @@ def _train(args: argparse.Namespace) -> None:
                                                       "image_channels": info.channels}, train_folder)
     result = train(config, train_folder, test_folder=test_folder, run_dir=args.out, resume=args.resume)
     print(f"run folder: {result.run_dir}")
-
-
-def _prepared_options(folder: Path) -> dict:
-    """The options a prepared folder's data were made with, for the run's record: ``data.source``, ``matching.*``
-    and ``split.*`` from its prepare.json, and ``cohort.*`` from its train/dataset.json for the embedded cohort.
-    A folder that ``pacgan-lite prepare`` did not write is its own source."""
-    from .config import EMBEDDED
-    from .data.layout import read_metadata
-    from .data.prepare import PREPARE_FILE
-    from .errors import DataError
-
-    record = folder / PREPARE_FILE
-    if not record.is_file():
-        return {"data.source": str(folder)}
-    try:
-        made = json.loads(record.read_text())["options"]
-        options = {f"{section}.{key}": value for section in ("matching", "split") for key, value in made[section].items()}
-        source = made["source"]
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise DataError(record, "options", f"not a record of pacgan-lite prepare ({err!r})",
-                        "prepare the folder again with pacgan-lite prepare") from None
-    cohort = read_metadata(folder / "train").get("cohort_params")
-    if cohort is None:
-        return {**options, "data.source": source}
-    return {**options, "data.source": EMBEDDED, **{f"cohort.{key}": value for key, value in cohort.items()}}
 
 
 def _generate(args: argparse.Namespace) -> None:

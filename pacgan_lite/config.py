@@ -12,8 +12,8 @@ YAML file of the same shape) changes some of them, and overrides (``{"cohort.n_s
 value type against the source that gave it (the file, or "override"); then it builds the dataclasses once
 and checks the whole configuration with :func:`validate_config`, so the order of the overrides never
 matters. Other named sources (a reference ``config.json``, a prepared data folder) may come between the
-profile and the overrides. Values are read with ``yaml.safe_load``; text is never evaluated. Each error
-names the source, the option (once) and a fix.
+profile and the overrides. Values are read with PyYAML's safe loader (and YAML 1.2's ``1e-5`` floats); text
+is never evaluated. Each error names the source, the option (once) and a fix.
 """
 
 from __future__ import annotations
@@ -382,10 +382,24 @@ def profile_path(name_or_path: str | Path) -> Path:
     return path
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader (no object is ever built from text), which reads YAML 1.1: there a float needs a
+    dot, and ``1e-5`` is text. This one also reads YAML 1.2's exponent floats without a dot."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                              list("-+.0123456789"))
+
+
+def load_yaml(text: str):
+    """The value of YAML ``text``, read by the safe loader with YAML 1.2's floats (``1e-5``)."""
+    return yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
+
+
 def read_yaml(path: str | Path):
-    """What a YAML file of the kit holds (read with ``yaml.safe_load``; None for a file of comments only)."""
+    """What a YAML file of the kit holds (read by :func:`load_yaml`; None for a file of comments only)."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return load_yaml(Path(path).read_text())
     except yaml.YAMLError as err:
         raise ConfigError(path, "(whole file)", f"not valid YAML ({err})", "fix the YAML syntax") from err
 
@@ -448,7 +462,7 @@ def parse_override(text: str) -> tuple[str, object]:
     if not sep or not key.strip():
         raise ConfigError("override", text, "expected key=value", "write e.g. cohort.n_subjects=8")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = load_yaml(value)
     except yaml.YAMLError:
         parsed = value
     return key.strip(), parsed
@@ -530,9 +544,6 @@ def _build(cls: type, tree: dict, sources: Mapping[str, str], prefix: str):
         raise ConfigError(sources.get(option, "defaults"), option, err.problem, err.fix) from None
 
 
-_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
 class _BadType(Exception):
     def __init__(self, problem: str, fix: str):
         super().__init__(problem)
@@ -562,8 +573,6 @@ def _coerce(value, hint):
             return value
     elif hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _DECIMAL.fullmatch(value):  # YAML 1.1 reads 1e-5 (no dot) as text
             return float(value)
     elif hint is str:
         if isinstance(value, str):

@@ -94,7 +94,7 @@ from .inference import checkpoint_file, iter_nifti_batches, networks_of
 from .layers import MinibatchStddev
 from .losses import ACGAN
 from .networks import Discriminator, Generator, stage_channels
-from .reference_config import read_reference_config
+from .reference_config import read_reference_config, reference_keys_in_errors
 from .sampling import latent_vectors
 from .schedule import is_resolution, resolution, stage_of
 
@@ -233,7 +233,8 @@ def read_reference(checkpoints: str | Path | Sequence[str | Path], config: str |
     n_stages = len(reference.overrides.get("model.channel_factors", ModelOptions.channel_factors))
     stage = n_stages - 1 if side is None else _stage_of(side, n_stages, generator_path.parent, config)
     # The paper's options (the reference's defaults for keys the file lacks) with the file's values.
-    options = load_profile("paper", {**reference.overrides, "train.stages": stage + 1})
+    with reference_keys_in_errors(reference, config):
+        options = load_profile("paper", {"train.stages": stage + 1}, layers=[(config, reference.overrides)])
     architecture = architecture_of(options.model, REFERENCE_CLASSES, reference.data_checks.get("image_channels", 1))
     generator, discriminator = build_networks(architecture)
     generator_file = read_reference_file(generator_path, "generator")

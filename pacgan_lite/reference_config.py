@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import math
 import operator
@@ -125,6 +126,19 @@ def reference_overrides(raw: dict, source: str | Path = "config.json", allow_unk
         result.overrides["train.stages"] = len(result.overrides["train.epochs_per_stage"])
         result.keys["train.stages"] = "PROGRESSIVE_EPOCHS"
     return result
+
+
+@contextlib.contextmanager
+def reference_keys_in_errors(reference: ReferenceConfig, source: str | Path):
+    """Within it, a ConfigError about an option that the reference config.json ``source`` set (its layer of
+    :func:`pacgan_lite.config.load_profile`) names the reference key too: ``Z_DIM (model.z_dim)``."""
+    try:
+        yield
+    except ConfigError as err:
+        key = reference.keys.get(err.field) if err.path == Path(source) else None
+        if key is None:
+            raise
+        raise ConfigError(err.path, f"{key} ({err.field})", err.problem, err.fix) from None
 
 
 def check_data(reference: ReferenceConfig, source: str | Path, found: dict[str, int], data: str | Path) -> None:

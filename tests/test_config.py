@@ -47,10 +47,10 @@ def test_profiles_differ_where_they_should():
         (["matching.enabled=false"], ("matching", "enabled"), False),
         (["data.source=/tmp/my data"], ("data", "source"), "/tmp/my data"),
         ({"split": {"seed": 7}}, ("split", "seed"), 7),
-        # YAML 1.1 reads an exponent without a dot as text; a float option takes it as the number
+        # YAML 1.1 reads an exponent without a dot as text; the kit reads it as YAML 1.2 does, a float
         (["train.learning_rate=1e-5"], ("train", "learning_rate"), 1e-5),
         (["train.betas=[5E-1, 0.999]"], ("train", "betas"), (0.5, 0.999)),
-        ({"train.learning_rate": "+2.5E-3"}, ("train", "learning_rate"), 0.0025),
+        (["train.learning_rate=+2.5E-3"], ("train", "learning_rate"), 0.0025),
     ],
 )
 def test_overrides(overrides, path, expected):
@@ -303,3 +303,8 @@ def test_replace_options_names_a_cohort_option_once():
 def test_path_options_are_marked_in_the_dataclasses():
     assert path_options() == {"data.source": ("embedded",), "data.root": (), "train.selection_from": (),
                               "evaluation.inception_weights": ()}
+
+
+def test_text_is_not_a_number_where_python_gives_the_value():
+    with pytest.raises(ConfigError, match=r"train\.learning_rate: expected float, got '1e-5'"):
+        load_profile("smoke", {"train.learning_rate": "1e-5"})

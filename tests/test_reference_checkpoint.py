@@ -282,6 +282,8 @@ BAD_INPUTS = [
      r"generator_best\.pt: model_state_dict: keys do not fit the architecture \(unexpected: extra\)"),
     ("duplicate-differs", lambda tmp_path: _edit_generator_state(tmp_path, _duplicate_differs),
      r"generator_best\.pt: last_layer\.0\.bias: differs from initial_layer\.bias, which is the same layer"),
+    ("z-dim-zero", lambda tmp_path: _edit_config(tmp_path, Z_DIM=0),
+     r"config\.json: Z_DIM \(model\.z_dim\): must be at least 1, got 0"),
     ("three-classes", lambda tmp_path: _edit_config(tmp_path, CLASS_SIZE=3),
      r"config\.json: CLASS_SIZE: is 3; the reference's class head always has 2 outputs"),
     ("no-such-folder", lambda tmp_path: (tmp_path / "models", FIXTURES / "small-cpu" / "config.json"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pandas as pd
@@ -212,3 +213,21 @@ def test_differences_are_means_minus_the_reference_with_bootstrap_bounds(variant
 def test_the_reading_says_what_moved_and_what_one_seed_cannot_say(results, expected):
     diffs = differences(results, ["critic AUC, real held-out"], "full")
     assert expected in reading(diffs, results, "full")
+
+
+
+def test_a_grid_on_a_prepared_folder_records_what_its_data_were_made_with(tmp_path):
+    data = tmp_path / "prepared"
+    for part in ("train", "test"):
+        (data / part).mkdir(parents=True)
+    made = {"matching": {"enabled": True, "caliper_years": 1.5},
+            "split": {"seed": 4, "test_fraction": 0.25, "val_fraction": 0.0}, "source": "/data/cohorts/embedded-n30"}
+    (data / "prepare.json").write_text(json.dumps({"options": made}))
+    (data / "train" / "dataset.json").write_text(json.dumps({"cohort_params": {"seed": 7, "effect": 0.5}}))
+    grid = read_grid(_write(tmp_path, {**GOOD, "data": str(data)}))
+    config = grid.config(grid.variants[1], seed=0)
+    assert (config.data.source, config.cohort.seed, config.cohort.effect, config.split.test_fraction) == (
+        "embedded", 7, 0.5, 0.25)
+    other_cohort = {**GOOD, "data": str(data), "variants": [{"name": "full"}, {"name": "seed-3", "set": {"cohort.seed": 3}}]}
+    with pytest.raises(ConfigError, match=r"variants\[1\]\.set\.cohort\.seed: is 3, but the prepared folder"):
+        read_grid(_write(tmp_path, other_cohort))

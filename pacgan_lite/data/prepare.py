@@ -13,6 +13,7 @@ only when missing, made with other options or made from other source data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -23,8 +24,8 @@ import pandas as pd
 
 from .. import __version__
 from ..atomic import atomic_path, write_json
-from ..config import KitConfig
-from ..errors import DataError
+from ..config import EMBEDDED, KitConfig
+from ..errors import ConfigError, DataError
 from ..paths import data_root, resolve
 from .embedded import TRUTH_FILE, ensure_cohort
 from .layout import (
@@ -158,3 +159,39 @@ def _write_prepared(folder: Path, source: DatasetInfo, labels: pd.DataFrame, mat
 def _write_csv(path: Path, table: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
+
+def prepared_options(folder: str | Path) -> dict[str, object]:
+    """The options a prepared folder's data were made with, as dotted keys, for a run's record:
+    ``data.source``, ``matching.*`` and ``split.*`` from its prepare.json, and ``cohort.*`` from its
+    train/dataset.json for the embedded cohort. A folder that :func:`prepare` did not write is its own source
+    (so it is not taken for the embedded cohort).
+
+    Raises:
+        DataError: prepare.json is not a record of :func:`prepare`.
+    """
+    folder = Path(folder)
+    record = folder / PREPARE_FILE
+    if not record.is_file():
+        return {"data.source": str(folder)}
+    try:
+        made = json.loads(record.read_text())["options"]
+        options = {f"{section}.{key}": value for section in ("matching", "split") for key, value in made[section].items()}
+        source = made["source"]
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise DataError(record, "options", f"not a record of pacgan-lite prepare ({err!r})",
+                        "prepare the folder again with pacgan-lite prepare") from None
+    cohort = read_metadata(folder / "train").get("cohort_params")
+    if cohort is None:
+        return {**options, "data.source": source}
+    return {**options, "data.source": EMBEDDED, **{f"cohort.{key}": value for key, value in cohort.items()}}
+
+
+def refuse_options_unlike(config: KitConfig, made_with: dict[str, object], folder: str | Path, source: str) -> None:
+    """Raise a ConfigError naming ``source`` where ``config`` contradicts the options ``made_with``
+    (:func:`prepared_options`) that the prepared ``folder`` was made with."""
+    for option, value in made_with.items():
+        chosen = functools.reduce(getattr, option.split("."), config)
+        if chosen != value:
+            raise ConfigError(source, option, f"is {chosen!r}, but the prepared folder {folder} was made with "
+                              f"{value!r}", "leave it out, or give the source data set to prepare it with this value")
+

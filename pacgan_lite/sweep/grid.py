@@ -1,6 +1,6 @@
 """A grid file: a base profile, named variants (sets of option overrides), seeds and the evaluation.
 
-A grid file is YAML (read with ``yaml.safe_load``; nothing in it is evaluated)::
+A grid file is YAML (read by ``config.read_yaml``, a safe loader; nothing in it is evaluated)::
 
     profile: teaching                   # required: the base profile, a name or a YAML path
     data: data/prepared/my-set          # optional: a prepared folder (train/ and test/); default: the
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import PROFILES, KitConfig, load_profile, read_yaml
+from ..data.prepare import prepared_options, refuse_options_unlike
 from ..errors import ConfigError
 from ..metrics import list_metrics
 from ..paths import resolve
@@ -107,10 +108,17 @@ class Grid:
         them."""
         if SEED_OPTION in (extra or {}):
             raise ConfigError("override", SEED_OPTION, _BY_SEEDS, _SEEDS_FIX)
+        # The prepared data's own options come first, so the run records what its data were made with.
+        made_with = prepared_options(self.data) if self.data is not None else {}
         try:
-            return load_profile(self.profile, self.run_overrides(variant, seed, extra), known_metrics=list_metrics())
+            config = load_profile(self.profile, self.run_overrides(variant, seed, extra),
+                                  layers=[(self.data, made_with)] if made_with else [], known_metrics=list_metrics())
+            refuse_options_unlike(config, made_with, self.data, "override")
         except ConfigError as err:
+            if err.path != Path("override"):  # the profile or the prepared folder: it names itself
+                raise
             raise ConfigError(self.path, self._field_of(err.field, variant, extra), err.problem, err.fix) from None
+        return config
 
     def _field_of(self, option: str, variant: Variant, extra: dict | None) -> str:
         """The grid field that set ``option`` (the last source wins, as in :meth:`run_overrides`)."""
