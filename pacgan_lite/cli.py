@@ -190,7 +190,7 @@ def _import_reference(args: argparse.Namespace) -> None:
 def _export_reference(args: argparse.Namespace) -> None:
     from .reference_checkpoint import export_reference
 
-    out = export_reference(args.checkpoint, args.out)
+    out = export_reference(args.checkpoint, args.out, overwrite=args.overwrite)
     print(f"reference checkpoints and config.json written to {out}")
 
 
@@ -449,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_ref.add_argument("--checkpoint", type=_absolute, required=True,
                             help="a kit checkpoint or a run folder (its last stage's selected weights)")
     export_ref.add_argument("--out", type=_absolute, required=True, help="folder for config.json and PACGAN_{s}x{s}/")
+    export_ref.add_argument("--overwrite", action="store_true", help="replace exported files already there")
     export_ref.set_defaults(func=_export_reference)
 
     notebooks = commands.add_parser("notebooks", help="execute the numbered notebooks headless with papermill")

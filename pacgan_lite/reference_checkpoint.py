@@ -473,7 +473,7 @@ def _stddev_layer(discriminator: nn.Module) -> MinibatchStddev:
 # ----------------------------------------------------------------------------------------------- export
 
 
-def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
+def export_reference(checkpoint: str | Path, out: str | Path, overwrite: bool = False) -> Path:
     """Write a kit checkpoint in the reference's layout, for the reference's own scripts.
 
     Writes ``out/PACGAN_{s}x{s}/generator_best.pt`` and ``discriminator_best.pt`` (``{epoch,
@@ -481,9 +481,11 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
     learning rate and betas) and ``out/config.json`` with the reference's keys. The generator is the one the
     kit samples from (the EMA generator where the run kept one); the critic's stored minibatch-stddev value is
     dropped (the reference has none). ``epoch`` is the reference's 0-based index of the selected epoch when
-    the checkpoint records it, else the imported file's, else 0.
+    the checkpoint records it, else the imported file's, else 0. Files already there are replaced only with
+    ``overwrite`` (``out`` may be the authors' own folder of trained models).
 
     Raises:
+        InputError: one of the three files exists and ``overwrite`` is False.
         CheckpointError: not a kit checkpoint, or one the reference cannot hold: other than 2 classes, a class
             head other than 150 wide, a critic other than PACGAN's (conditioning other than acgan, minibatch-stddev
             groups, a channel floor that changes a width, bilinear upsampling in any block), or weights sampled during a fade-in (the reference
@@ -520,6 +522,11 @@ def export_reference(checkpoint: str | Path, out: str | Path) -> Path:
     epoch = reference_epoch(payload)
     side = resolution(sampling["stage"])
     folder = Path(out) / f"PACGAN_{side}x{side}"
+    existing = [path for path in (folder / GENERATOR_FILE, folder / DISCRIMINATOR_FILE, Path(out) / "config.json")
+                if path.exists()]
+    if existing and not overwrite:
+        raise InputError(existing[0], "(file)", "exists, and exporting would replace it",
+                         "give another --out, or --overwrite to replace the exported files")
     for network, layers, name in ((generator, generator_layers(n_stages), GENERATOR_FILE),
                                   (discriminator, discriminator_layers(n_stages), DISCRIMINATOR_FILE)):
         parameters = len({kit for _, kit, _ in key_pairs(layers)})  # the reference's parameters, each once

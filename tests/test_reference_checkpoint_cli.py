@@ -64,3 +64,19 @@ def test_export_reference_writes_the_reference_layout(tmp_path, capsys):
         contents = torch.load(out / "PACGAN_32x32" / name, weights_only=True)
         assert set(contents) == {"epoch", "model_state_dict", "optimizer_state_dict"}
     assert json.loads((out / "config.json").read_text())["FACTORS"] == "[1.0, 1.0, 0.5, 0.25]"
+
+
+def test_export_reference_replaces_files_only_with_overwrite(tmp_path, capsys):
+    kit = tmp_path / "pacgan.pt"
+    assert main(["import-reference", "--checkpoints", str(FIXTURE), "--config", str(FIXTURE / "config.json"),
+                 "--out", str(kit)]) == 0
+    out = tmp_path / "authors-models"
+    (out / "PACGAN_32x32").mkdir(parents=True)
+    (out / "PACGAN_32x32" / "generator_best.pt").write_bytes(b"the authors' weights")
+    assert main(["export-reference", "--checkpoint", str(kit), "--out", str(out)]) == 2
+    assert "generator_best.pt: (file): exists, and exporting would replace it" in capsys.readouterr().err
+    assert (out / "PACGAN_32x32" / "generator_best.pt").read_bytes() == b"the authors' weights"
+    assert not (out / "config.json").exists()
+    assert main(["export-reference", "--checkpoint", str(kit), "--out", str(out), "--overwrite"]) == 0
+    assert set(torch.load(out / "PACGAN_32x32" / "generator_best.pt", weights_only=True)) == {
+        "epoch", "model_state_dict", "optimizer_state_dict"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -159,6 +160,16 @@ def test_resume_takes_the_learning_rate_of_the_options_and_refuses_a_changed_sch
     with pytest.raises(ConfigError, match=r"latest\.pt: train\.epochs_per_stage: the checkpoint was trained with "
                                           r"\(2, 2, 2\), the options now say \(3, 2, 2\)"):
         train(tiny_config(train__epochs_per_stage=[3, 2, 2]), prepared / "train", resume=latest, echo=False)
+
+
+def test_resume_refuses_data_whose_labels_name_other_classes(prepared, tmp_path):
+    train(tiny_config(), prepared / "train", run_dir=tmp_path / "run", max_epochs=1, echo=False)
+    swapped = shutil.copytree(prepared / "train", tmp_path / "swapped")
+    meta = json.loads((swapped / "dataset.json").read_text())
+    (swapped / "dataset.json").write_text(json.dumps({**meta, "class_names": meta["class_names"][::-1]}))
+    with pytest.raises(DataError, match=r"dataset\.json: class_names: are \['AD', 'CN'\]; the checkpoint latest\.pt "
+                                        r"was trained with \['CN', 'AD'\]"):
+        train(tiny_config(), swapped, resume=tmp_path / "run" / "latest.pt", echo=False)
 
 
 def test_resume_continues_with_new_values_for_the_stages_ahead_and_refuses_a_change_to_a_begun_one(

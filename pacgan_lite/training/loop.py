@@ -398,6 +398,10 @@ class Trainer:
             raise ConfigError(path, "world size", f"the checkpoint was written by {ranks} process(es), this run has "
                               f"{self.dist.world_size}", f"resume with {ranks} process(es) (torchrun --nproc_per_node="
                               f"{ranks}); each keeps its own random stream")
+        if list(payload["class_names"]) != list(self.class_names):  # labels 0, 1 would now mean other classes
+            raise DataError(self.train_folder / "dataset.json", "class_names", f"are {self.class_names}; the "
+                            f"checkpoint {path.name} was trained with {payload['class_names']} (in label order)",
+                            "resume on the data the run was trained on, or start a new run")
         saved, position = payload["options"]["train"], payload["position"]
         # An option newer than the checkpoint had its default value then.
         then = {name: saved.get(name, getattr(TrainOptions(), name))
