@@ -228,6 +228,8 @@ def test_a_grid_on_a_prepared_folder_records_what_its_data_were_made_with(tmp_pa
     config = grid.config(grid.variants[1], seed=0)
     assert (config.data.source, config.cohort.seed, config.cohort.effect, config.split.test_fraction) == (
         "embedded", 7, 0.5, 0.25)
+    # what the per-run notebook builds its configuration from, and so records
+    assert load_profile(grid.profile, grid.run_overrides(grid.variants[1], seed=0)) == config
     other_cohort = {**GOOD, "data": str(data), "variants": [{"name": "full"}, {"name": "seed-3", "set": {"cohort.seed": 3}}]}
     with pytest.raises(ConfigError, match=r"variants\[1\]\.set\.cohort\.seed: is 3, but the prepared folder"):
         read_grid(_write(tmp_path, other_cohort))

@@ -26,6 +26,7 @@ and the fix.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,26 +97,30 @@ class Grid:
     def reference(self) -> str:
         return self.variants[0].name
 
+    @functools.cached_property
+    def data_options(self) -> dict:
+        """What the prepared ``data`` were made with (:func:`~pacgan_lite.data.prepare.prepared_options`), so
+        that each run records its data's source, cohort, matching and split; {} for the profile's data."""
+        return prepared_options(self.data) if self.data is not None else {}
+
     def run_overrides(self, variant: Variant, seed: int, extra: dict | None = None) -> dict:
-        """The overrides of one run on top of the profile: the presets', the grid's, ``extra``, the variant's,
-        the seed (a later source wins)."""
+        """The overrides of one run on top of the profile: the prepared data's options, the presets', the
+        grid's, ``extra``, the variant's, the seed (a later source wins)."""
         presets = {key: value for preset in self.presets for key, value in preset.overrides.items()}
         evaluation = {f"evaluation.{key}": value for key, value in self.evaluation.items()}
-        return {**presets, **self.overrides, **evaluation, **(extra or {}), **variant.overrides, SEED_OPTION: seed}
+        return {**self.data_options, **presets, **self.overrides, **evaluation, **(extra or {}), **variant.overrides,
+                SEED_OPTION: seed}
 
     def config(self, variant: Variant, seed: int, extra: dict | None = None) -> KitConfig:
         """The whole configuration of one run, metric names included; errors name the grid field that caused
         them."""
         if SEED_OPTION in (extra or {}):
             raise ConfigError("override", SEED_OPTION, _BY_SEEDS, _SEEDS_FIX)
-        # The prepared data's own options come first, so the run records what its data were made with.
-        made_with = prepared_options(self.data) if self.data is not None else {}
         try:
-            config = load_profile(self.profile, self.run_overrides(variant, seed, extra),
-                                  layers=[(self.data, made_with)] if made_with else [], known_metrics=list_metrics())
-            refuse_options_unlike(config, made_with, self.data, "override")
+            config = load_profile(self.profile, self.run_overrides(variant, seed, extra), known_metrics=list_metrics())
+            refuse_options_unlike(config, self.data_options, self.data, "override")
         except ConfigError as err:
-            if err.path != Path("override"):  # the profile or the prepared folder: it names itself
+            if err.path != Path("override"):  # the profile file names itself
                 raise
             raise ConfigError(self.path, self._field_of(err.field, variant, extra), err.problem, err.fix) from None
         return config
@@ -126,7 +131,8 @@ class Grid:
         evaluation = [f"evaluation.{key}" for key in self.evaluation]  # the grid field is the option's name
         presets = [(f"presets[{i}] ({preset.name}): ", preset.overrides) for i, preset in enumerate(self.presets)]
         for prefix, keys in ((f"variants[{index}].set.", variant.overrides), ("override ", extra or {}),
-                             ("", evaluation), ("overrides.", self.overrides), *reversed(presets)):
+                             ("", evaluation), ("overrides.", self.overrides), *reversed(presets),
+                             (f"data ({self.data}): ", self.data_options)):
             if any(option == key or option.startswith(f"{key}.") for key in keys):
                 return f"{prefix}{option}"
         return f"variants[{index}] ({variant.name}): {option}"
