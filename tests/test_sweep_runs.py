@@ -18,6 +18,7 @@ import yaml
 from training_helpers import make_prepared
 
 from pacgan_lite import cli
+from pacgan_lite.errors import ConfigError
 from pacgan_lite.evaluation.summary import headline_table
 from pacgan_lite.run_folder import COMPLETE, INCOMPLETE, RunFolder
 from pacgan_lite.sweep import sweep
@@ -124,6 +125,17 @@ def test_collect_rebuilds_the_table_from_the_run_folders_alone(killed_and_restar
     summary = pd.read_csv(out / SUMMARY_FILE).set_index(["variant", "metric"])
     assert summary.loc[("full", "critic AUC, real held-out"), "n"] == 2
     assert "full-seed1" in capsys.readouterr().out
+
+
+def test_a_grid_changed_since_its_runs_trained_is_refused(killed_and_restarted, tmp_path):
+    out = killed_and_restarted[0]
+    first_grid = yaml.safe_load((out / "grid.yaml").read_text())
+    changed = tmp_path / "grid.yaml"
+    changed.write_text(yaml.safe_dump({**first_grid, "overrides": {**first_grid["overrides"], "train.learning_rate": 5.0e-4}}))
+    with pytest.raises(ConfigError, match=r"full-seed0/options\.json: train\.learning_rate: the run was trained with "
+                                          r"0\.001, the grid now gives 0\.0005"):
+        sweep(changed, out=out, progress=False)
+    assert yaml.safe_load((out / "grid.yaml").read_text()) == first_grid  # the folder still holds its grid
 
 
 def test_submitit_runs_each_run_as_a_job_and_a_failed_run_does_not_stop_the_others(prepared, tmp_path):

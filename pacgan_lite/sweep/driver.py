@@ -19,7 +19,7 @@ from ..atomic import atomic_path
 from ..data.prepare import prepare
 from ..errors import ConfigError
 from ..paths import runs_root
-from ..run_folder import FAILED
+from ..run_folder import FAILED, OPTIONS_FILE
 from .collect import SweepTable, collect
 from .compare import differences, key_metrics
 from .execute import RunOutcome, RunTask
@@ -82,9 +82,18 @@ def sweep(grid: Grid | str | Path, out: str | Path | None = None, overrides: dic
     grid = grid if isinstance(grid, Grid) else read_grid(grid, overrides)
     out = Path(out) if out else default_out(grid)
     out.mkdir(parents=True, exist_ok=True)
-    if grid.path.resolve() != (out / GRID_FILE).resolve():
-        shutil.copyfile(grid.path, out / GRID_FILE)
     runs, to_run, skipped = plan_runs(grid, out), [], {}
+    for run in runs:  # a run already in the folder must be the run the grid describes now
+        changed = run.options_changed(grid.config(run.variant, run.seed, overrides))
+        if changed:
+            option, trained, planned = changed[0]
+            others = f" ({len(changed) - 1} more option(s) differ)" if len(changed) > 1 else ""
+            raise ConfigError(run.folder.file(OPTIONS_FILE), option, f"the run was trained with {trained!r}, the "
+                              f"grid now gives {planned!r}{others}",
+                              f"sweep into another --out, or delete {run.folder.path} to train it again")
+    if grid.path.resolve() != (out / GRID_FILE).resolve():
+        with atomic_path(out / GRID_FILE) as tmp:
+            shutil.copyfile(grid.path, tmp)
     for run in in_seed_order(runs, grid.seeds):
         state, reason = run.state()
         if state == TO_DO or (state == FAILED and retry_failed):

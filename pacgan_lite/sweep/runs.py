@@ -22,11 +22,13 @@ A run's state is read through :class:`RunFolder` only. A run is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..run_folder import COMPLETE, FAILED, RunFolder
+from ..config import KitConfig
+from ..run_folder import COMPLETE, FAILED, OPTIONS_FILE, RunFolder
 from .grid import Grid, Variant
 
 DONE, TO_DO = "done", "to do"
@@ -74,6 +76,24 @@ class SweepRun:
                 return DONE, "trained and evaluated"
             return TO_DO, "trained, not evaluated yet"
         return TO_DO, status.reason
+
+
+    def options_changed(self, planned: KitConfig) -> list[tuple[str, object, object]]:
+        """``(option, value trained with, value planned)`` wherever the run folder's recorded configuration
+        differs from ``planned``; [] for a run not started. Options newer than the run are not compared."""
+        if not self.folder.file(OPTIONS_FILE).is_file():
+            return []
+        return list(_differences(self.folder.config(), json.loads(json.dumps(planned.to_dict(), default=str))))
+
+
+def _differences(recorded: dict, planned: dict, prefix: str = "") -> Iterator[tuple[str, object, object]]:
+    for key, value in recorded.items():
+        if key not in planned:
+            continue
+        if isinstance(value, dict) and isinstance(planned[key], dict):
+            yield from _differences(value, planned[key], f"{prefix}{key}.")
+        elif value != planned[key]:
+            yield f"{prefix}{key}", value, planned[key]
 
 
 def plan_runs(grid: Grid, out: Path) -> list[SweepRun]:
