@@ -90,6 +90,7 @@ def _prepare(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .config import load_profile
     from .data import check_dataset
+    from .data.layout import available_sizes
     from .data.prepare import prepare, prepared_options, refuse_options_unlike
     from .metrics import list_metrics
     from .reference_config import check_data, read_reference_config, reference_keys_in_errors
@@ -119,7 +120,7 @@ def _train(args: argparse.Namespace) -> None:
         prepared = prepare(config)
         train_folder, test_folder = prepared.train, prepared.test
     if reference is not None:
-        info = check_dataset(train_folder)
+        info = check_dataset(train_folder, sizes=available_sizes(train_folder)[:1])  # classes and channels only
         check_data(reference, args.reference_config, {"n_classes": len(info.class_names),
                                                       "image_channels": info.channels}, train_folder)
     result = train(config, train_folder, test_folder=test_folder, run_dir=args.out, resume=args.resume)

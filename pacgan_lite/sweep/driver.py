@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_path
+from ..config import KitConfig
 from ..data.prepare import prepare
 from ..errors import ConfigError
 from ..paths import runs_root
@@ -83,8 +84,9 @@ def sweep(grid: Grid | str | Path, out: str | Path | None = None, overrides: dic
     out = Path(out) if out else default_out(grid)
     out.mkdir(parents=True, exist_ok=True)
     runs, to_run, skipped = plan_runs(grid, out), [], {}
+    configs = {run.name: grid.config(run.variant, run.seed, overrides) for run in runs}
     for run in runs:  # a run already in the folder must be the run the grid describes now
-        changed = run.options_changed(grid.config(run.variant, run.seed, overrides))
+        changed = run.options_changed(configs[run.name])
         if changed:
             option, trained, planned = changed[0]
             others = f" ({len(changed) - 1} more option(s) differ)" if len(changed) > 1 else ""
@@ -104,7 +106,7 @@ def sweep(grid: Grid | str | Path, out: str | Path | None = None, overrides: dic
         print(f"{run.name}: {state} ({reason}){advice}")
     outcomes: list[RunOutcome] = []
     if to_run:
-        tasks = _tasks(grid, to_run, overrides or {}, out, timeout_s)
+        tasks = _tasks(grid, to_run, configs, overrides or {}, out, timeout_s)
         with started(tasks, executor, out / SUBMITIT_DIR, submitit_parameters) as handles:
             outcomes = follow(handles, total=len(runs), finished=len(runs) - len(to_run), show=progress)
     return SweepResult(grid, out, outcomes, skipped, report(grid, out))
@@ -122,12 +124,13 @@ def report(grid: Grid, out: str | Path) -> SweepReport:
     return SweepReport(table, diffs, write_figures(table.results, diffs, plotted, grid.reference, out / FIGURES_DIR))
 
 
-def _tasks(grid: Grid, runs: list[SweepRun], overrides: dict, out: Path, timeout_s: int | None) -> list[RunTask]:
+def _tasks(grid: Grid, runs: list[SweepRun], configs: dict[str, KitConfig], overrides: dict, out: Path,
+           timeout_s: int | None) -> list[RunTask]:
     """A task per run, with its data prepared here, once per data set (the runs then only read it)."""
     prepared: dict[str, tuple[Path, Path]] = {}
     tasks = []
     for run in runs:
-        config = grid.config(run.variant, run.seed, overrides)
+        config = configs[run.name]
         if grid.data is not None:
             folders = (grid.data / "train", grid.data / "test")
         else:
